@@ -1,0 +1,1 @@
+//! Benchmarks of MAOS against peer engines.

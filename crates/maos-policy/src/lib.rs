@@ -1,0 +1,1 @@
+//! The MAOS policy decision point. Pure: no I/O, no async.
