@@ -1,0 +1,591 @@
+//! The policy bundle: the file format, as written by people and stored by the server.
+//!
+//! These types mirror the YAML/JSON format field for field. They are checked by
+//! [`crate::DecisionPoint::compile`]; holding a `Bundle` says nothing about its validity.
+
+use maos_core::Request;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{LoadError, LoadErrors};
+use crate::locate::LineIndex;
+
+/// A whole bundle: roles, bindings, ACLs, ABAC policies and the bundle's own tests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub version: u32,
+    #[serde(default)]
+    pub combining: Combining,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<Binding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<Acl>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<BundleTest>,
+}
+
+/// How the results of the applicable rules combine into one decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Combining {
+    #[default]
+    DenyOverrides,
+    PermitOverrides,
+    FirstApplicable,
+    DenyUnlessPermit,
+    PermitUnlessDeny,
+}
+
+impl Combining {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Combining::DenyOverrides => "deny-overrides",
+            Combining::PermitOverrides => "permit-overrides",
+            Combining::FirstApplicable => "first-applicable",
+            Combining::DenyUnlessPermit => "deny-unless-permit",
+            Combining::PermitUnlessDeny => "permit-unless-deny",
+        }
+    }
+}
+
+/// A named set of permissions, possibly inheriting other roles' permissions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherits: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
+}
+
+/// A grant: the actions on the resources matching `resource`, when all `conditions` hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    pub resource: String,
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A rule about who may hold a role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Constraint {
+    /// Static separation of duty: nobody holds this role and any of `roles`.
+    MutuallyExclusive { roles: Vec<String> },
+    /// At most `value` subjects are bound to this role directly.
+    MaxMembers { value: u64 },
+}
+
+/// One comparison of an attribute of the request with a value from the bundle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub attribute: String,
+    pub operator: Operator,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub value: Value,
+}
+
+/// The comparison a [`Condition`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    Eq,
+    Neq,
+    Gt,
+    Lt,
+    Gte,
+    Lte,
+    In,
+    NotIn,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Matches,
+    Exists,
+    Cidr,
+}
+
+impl Operator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Eq => "eq",
+            Operator::Neq => "neq",
+            Operator::Gt => "gt",
+            Operator::Lt => "lt",
+            Operator::Gte => "gte",
+            Operator::Lte => "lte",
+            Operator::In => "in",
+            Operator::NotIn => "not_in",
+            Operator::Contains => "contains",
+            Operator::StartsWith => "starts_with",
+            Operator::EndsWith => "ends_with",
+            Operator::Matches => "matches",
+            Operator::Exists => "exists",
+            Operator::Cidr => "cidr",
+        }
+    }
+}
+
+/// A boolean tree of conditions: `all`, `any`, `not`, or a single comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ConditionNode", into = "ConditionNode")]
+pub enum ConditionTree {
+    All(Vec<ConditionTree>),
+    Any(Vec<ConditionTree>),
+    Not(Box<ConditionTree>),
+    Match(Condition),
+}
+
+/// The written form of a [`ConditionTree`] node: exactly one of its shapes.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConditionNode {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    all: Option<Vec<ConditionTree>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    any: Option<Vec<ConditionTree>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not: Option<Box<ConditionTree>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attribute: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operator: Option<Operator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<Value>,
+}
+
+impl TryFrom<ConditionNode> for ConditionTree {
+    type Error = String;
+
+    fn try_from(node: ConditionNode) -> Result<Self, Self::Error> {
+        let shape_error = || {
+            "a condition is exactly one of `all: [...]`, `any: [...]`, `not: {...}` or \
+             `{attribute, operator, value}`"
+                .to_string()
+        };
+        match node {
+            ConditionNode {
+                all: Some(list),
+                any: None,
+                not: None,
+                attribute: None,
+                operator: None,
+                value: None,
+            } => Ok(ConditionTree::All(list)),
+            ConditionNode {
+                all: None,
+                any: Some(list),
+                not: None,
+                attribute: None,
+                operator: None,
+                value: None,
+            } => Ok(ConditionTree::Any(list)),
+            ConditionNode {
+                all: None,
+                any: None,
+                not: Some(inner),
+                attribute: None,
+                operator: None,
+                value: None,
+            } => Ok(ConditionTree::Not(inner)),
+            ConditionNode {
+                all: None,
+                any: None,
+                not: None,
+                attribute: Some(attribute),
+                operator: Some(operator),
+                value,
+            } => Ok(ConditionTree::Match(Condition {
+                attribute,
+                operator,
+                value: value.unwrap_or(Value::Null),
+            })),
+            ConditionNode {
+                attribute: Some(_),
+                operator: None,
+                ..
+            } => Err("a condition with `attribute` needs an `operator`".to_string()),
+            _ => Err(shape_error()),
+        }
+    }
+}
+
+impl From<ConditionTree> for ConditionNode {
+    fn from(tree: ConditionTree) -> Self {
+        let empty = ConditionNode {
+            all: None,
+            any: None,
+            not: None,
+            attribute: None,
+            operator: None,
+            value: None,
+        };
+        match tree {
+            ConditionTree::All(list) => ConditionNode {
+                all: Some(list),
+                ..empty
+            },
+            ConditionTree::Any(list) => ConditionNode {
+                any: Some(list),
+                ..empty
+            },
+            ConditionTree::Not(inner) => ConditionNode {
+                not: Some(inner),
+                ..empty
+            },
+            ConditionTree::Match(c) => ConditionNode {
+                attribute: Some(c.attribute),
+                operator: Some(c.operator),
+                value: if c.value.is_null() {
+                    None
+                } else {
+                    Some(c.value)
+                },
+                ..empty
+            },
+        }
+    }
+}
+
+/// Gives subjects (`type:id`) roles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    pub subject: String,
+    pub roles: Vec<String>,
+}
+
+/// An access control list attached to the resources matching `resource`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acl {
+    pub resource: String,
+    pub entries: Vec<AclEntry>,
+}
+
+/// One line of an ACL: a subject (`type:id` or `role:name`), its actions and the effect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclEntry {
+    pub subject: String,
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub effect: Effect,
+}
+
+/// What a rule says when it applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    #[default]
+    Permit,
+    Deny,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Permit => "permit",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+/// An ABAC policy (an XACML rule): target, optional condition, effect and obligations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub effect: Effect,
+    #[serde(default, skip_serializing_if = "Target::is_empty")]
+    pub target: Target,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionTree>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub obligations: Vec<Obligation>,
+}
+
+/// Which requests a policy is about. Every selector must match; a missing category matches all.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<Condition>,
+}
+
+impl Target {
+    pub fn is_empty(&self) -> bool {
+        self.subject.is_empty()
+            && self.resource.is_empty()
+            && self.action.is_empty()
+            && self.environment.is_empty()
+    }
+
+    /// The selectors with the name of their category and their index in it, in written order.
+    pub fn selectors(&self) -> impl Iterator<Item = (&'static str, usize, &Condition)> {
+        tagged("subject", &self.subject)
+            .chain(tagged("resource", &self.resource))
+            .chain(tagged("action", &self.action))
+            .chain(tagged("environment", &self.environment))
+    }
+}
+
+fn tagged<'a>(
+    category: &'static str,
+    list: &'a [Condition],
+) -> impl Iterator<Item = (&'static str, usize, &'a Condition)> {
+    list.iter().enumerate().map(move |(i, c)| (category, i, c))
+}
+
+/// Something the enforcement point must do along with the decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Obligation {
+    pub id: String,
+    pub on: Effect,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub params: Map<String, Value>,
+}
+
+/// A test shipped with the bundle: a request and the expected decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleTest {
+    pub name: String,
+    pub request: Request,
+    pub expect: Expect,
+}
+
+/// The decision a [`BundleTest`] expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    Allow,
+    Deny,
+}
+
+impl Expect {
+    pub fn as_bool(self) -> bool {
+        matches!(self, Expect::Allow)
+    }
+}
+
+impl Bundle {
+    /// Reads a bundle from YAML or JSON text. `origin` names the source in messages.
+    ///
+    /// This checks the structure only (field names, types, operator and kind names); the
+    /// meaning is checked by [`crate::DecisionPoint::compile`].
+    pub fn parse(source: &str, origin: &str) -> Result<Bundle, LoadErrors> {
+        let trimmed = source.trim_start_matches('\u{feff}').trim_start();
+        let result = if trimmed.starts_with('{') {
+            parse_json(trimmed)
+        } else {
+            parse_yaml(source)
+        };
+        result.map_err(|(path, line, message)| {
+            // A path without a line: look the line up in the source.
+            let line = line.or_else(|| {
+                if path.is_empty() {
+                    None
+                } else {
+                    LineIndex::new(source).line_of(&path)
+                }
+            });
+            LoadErrors::from(LoadError {
+                origin: origin.to_string(),
+                path,
+                line,
+                message,
+            })
+        })
+    }
+
+    /// The canonical JSON form. [`Bundle::parse`] reads it back to an equal bundle.
+    pub fn to_json(&self) -> String {
+        // Serializing these types cannot fail: every map has string keys.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+type ParseFailure = (String, Option<usize>, String);
+
+fn parse_json(source: &str) -> Result<Bundle, ParseFailure> {
+    let mut de = serde_json::Deserializer::from_str(source);
+    let bundle: Bundle = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = clean_path(&e.path().to_string());
+        let inner = e.into_inner();
+        let line = if inner.line() == 0 {
+            None
+        } else {
+            Some(inner.line())
+        };
+        (path, line, strip_location(&inner.to_string()))
+    })?;
+    de.end().map_err(|e| {
+        (
+            String::new(),
+            Some(e.line()),
+            strip_location(&e.to_string()),
+        )
+    })?;
+    Ok(bundle)
+}
+
+fn parse_yaml(source: &str) -> Result<Bundle, ParseFailure> {
+    let de = yaml_serde::Deserializer::from_str(source);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = clean_path(&e.path().to_string());
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| l.line());
+        (path, line, strip_location(&inner.to_string()))
+    })
+}
+
+/// serde_path_to_error writes `.` for the root; messages use an empty path there.
+fn clean_path(path: &str) -> String {
+    if path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    }
+}
+
+/// Both parsers append "at line N column M"; the line is reported separately.
+fn strip_location(message: &str) -> String {
+    let message = match message.find(" at line ") {
+        Some(at) => message.get(..at).unwrap_or(message),
+        None => message,
+    };
+    // yaml_serde prefixes the path it knows ("roles[0]: ..."); the path is reported separately.
+    message.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+version: 1
+combining: deny-overrides
+roles:
+  - name: viewer
+    description: read-only access
+    permissions:
+      - resource: "document:*"
+        actions: ["read"]
+  - name: editor
+    inherits: ["viewer"]
+    permissions:
+      - resource: "document:**"
+        actions: ["write", "delete"]
+        conditions:
+          - { attribute: subject.properties.department, operator: eq, value: engineering }
+    constraints:
+      - { kind: mutually_exclusive, roles: ["viewer"] }
+      - { kind: max_members, value: 10 }
+bindings:
+  - subject: "user:alice"
+    roles: ["editor"]
+acls:
+  - resource: "document:design/api"
+    entries:
+      - { subject: "user:bob", actions: ["read", "comment"] }
+      - { subject: "role:contractor", actions: ["*"], effect: deny }
+policies:
+  - id: deny-secrets-after-hours
+    effect: deny
+    target:
+      subject:     [ { attribute: subject.type, operator: eq, value: agent } ]
+      action:      [ { attribute: action.name, operator: in, value: [read, list] } ]
+    condition:
+      any:
+        - { attribute: context.hour, operator: lt, value: 8 }
+        - not: { attribute: context.hour, operator: lt, value: 18 }
+    obligations:
+      - { id: notify-security, on: deny, params: { channel: soc } }
+tests:
+  - name: alice edits design docs
+    request: { subject: { type: user, id: alice, properties: { department: engineering } },
+               resource: { type: document, id: design/api }, action: { name: write } }
+    expect: allow
+"#;
+
+    #[test]
+    fn issue_format_parses_and_round_trips_through_json() {
+        let bundle = Bundle::parse(SAMPLE, "sample.yaml").unwrap();
+        assert_eq!(bundle.roles.len(), 2);
+        assert_eq!(bundle.acls[0].entries[0].effect, Effect::Permit);
+        assert_eq!(bundle.acls[0].entries[1].effect, Effect::Deny);
+        assert_eq!(bundle.policies[0].obligations[0].on, Effect::Deny);
+        assert!(
+            matches!(bundle.policies[0].condition, Some(ConditionTree::Any(ref v)) if v.len() == 2)
+        );
+        let json = bundle.to_json();
+        let again = Bundle::parse(&json, "sample.json").unwrap();
+        assert_eq!(again, bundle);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_path_and_line() {
+        let source = "version: 1\nroles:\n  - name: a\n    permisions: []\n";
+        let errors = Bundle::parse(source, "b.yaml").unwrap_err();
+        let e = &errors.errors[0];
+        assert_eq!(e.path, "roles[0].permisions");
+        assert_eq!(e.line, Some(4));
+        assert!(e.message.contains("permisions"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_operator_is_named() {
+        let source = "version: 1\nroles:\n  - name: a\n    permissions:\n      - resource: x\n        \
+                      actions: [read]\n        conditions:\n          - { attribute: context.a, operator: like, value: 1 }\n";
+        let errors = Bundle::parse(source, "b.yaml").unwrap_err();
+        let e = &errors.errors[0];
+        assert!(e.message.contains("like"), "{}", e.message);
+        assert!(
+            e.path.starts_with("roles[0].permissions[0].conditions[0]"),
+            "{}",
+            e.path
+        );
+        assert_eq!(e.line, Some(8));
+    }
+
+    #[test]
+    fn json_errors_carry_lines() {
+        let source = "{\n \"version\": 1,\n \"combining\": \"most-specific\"\n}";
+        let errors = Bundle::parse(source, "b.json").unwrap_err();
+        let e = &errors.errors[0];
+        assert_eq!(e.path, "combining");
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("most-specific"));
+    }
+
+    #[test]
+    fn condition_node_with_two_shapes_is_rejected() {
+        let source = "version: 1\npolicies:\n  - id: p\n    effect: deny\n    condition:\n      \
+                      all: []\n      any: []\n";
+        let errors = Bundle::parse(source, "b.yaml").unwrap_err();
+        assert!(errors.to_string().contains("exactly one of"), "{errors}");
+    }
+}
