@@ -151,7 +151,7 @@ impl KekProvider for FileKek {
                     .map_err(|_| KekError::WrapFailed)?;
             }
             KekMechanism::AesKeyWrapPad => {
-                let plaintext = kwp_plaintext(material, context);
+                let plaintext = kwp_plaintext(material, context)?;
                 let wrapped = primitives::aes_kwp_wrap(self.key.expose(), plaintext.expose())
                     .map_err(|_| KekError::WrapFailed)?;
                 blob.extend_from_slice(&wrapped);

@@ -263,7 +263,7 @@ impl Pkcs11Kek {
         context: &[u8],
     ) -> Result<Vec<u8>, KekError> {
         // C_WrapKey wraps key objects, so the material becomes a session object for a moment.
-        let plaintext = kwp_plaintext(material, context);
+        let plaintext = kwp_plaintext(material, context)?;
         let temporary = session.create_object(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),

@@ -156,7 +156,10 @@ impl VersionKey {
             if material.len() != 32 {
                 return Err(CryptoError::InvalidKeyMaterial);
             }
-            (Operational::Hmac(Box::new(HmacKey::new(material.expose()))), None)
+            (
+                Operational::Hmac(Box::new(HmacKey::new(material.expose()))),
+                None,
+            )
         } else if let (Some(bits), false) = (key_type.rsa_bits(), rsa_signs) {
             let key = RsaOaepKey::from_pkcs8(material.expose())?;
             if key.bits() != bits.bits() {
