@@ -1,1 +1,34 @@
-//! maos-audit
+//! The tamper-evident audit log of MAOS Security.
+//!
+//! Every security-relevant operation becomes an [`AuditRecord`]. Records form a hash chain: each
+//! carries the SHA-256 hash of the one before and its own hash over canonical bytes. At intervals
+//! an [`AuditChain`] adds a [`Checkpoint`]: the RFC 6962 Merkle tree head over every record so far,
+//! linked to the previous checkpoint and signed with Ed25519. [`verify`] checks a whole log
+//! offline and names the first record that was modified, deleted, inserted, reordered or cut off.
+//! [`AuditRedactor`] keeps secrets out of records, and [`jsonl`] exports and imports logs.
+//!
+//! The crate does no I/O of its own: the server stores records, checkpoints and [`ChainState`].
+//! docs/audit.md describes the formats and what is and is not detected.
+
+mod chain;
+mod checkpoint;
+mod digest;
+pub mod jsonl;
+pub mod merkle;
+mod record;
+mod redact;
+mod time;
+mod verify;
+
+pub use chain::{AuditChain, ChainError, ChainState, CheckpointPolicy, Sealed};
+pub use checkpoint::{
+    Checkpoint, CheckpointSignature, CheckpointSigningKey, KeyError, VerifyingKey,
+};
+pub use digest::{Digest, DigestParseError};
+pub use record::{
+    ActionName, ActionParseError, Actor, ActorParseError, AuditRecord, ChainHead, DetailsTooDeep,
+    MAX_DETAILS_DEPTH, Outcome, RecordDraft,
+};
+pub use redact::{AuditRedactor, REDACTED_PREFIX, RedactionKey, RedactionKeyError, is_redacted};
+pub use time::{Timestamp, TimestampError};
+pub use verify::{Tamper, TamperKind, VerifyError, VerifyReport, verify};
