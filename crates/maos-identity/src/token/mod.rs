@@ -21,7 +21,9 @@ use maos_core::Clock;
 use serde_json::{Value, json};
 
 pub use claims::{ClaimRules, ValidatedClaims, unix_seconds, validate_claims};
-pub use refresh::{RefreshError, RefreshFamilies, RefreshPolicy, RotatedRefresh};
+pub use refresh::{
+    Family, RefreshError, RefreshFamilies, RefreshPolicy, RefreshSnapshot, RotatedRefresh,
+};
 pub use revocation::RevocationSet;
 
 use crate::jose::{
@@ -265,26 +267,23 @@ impl TokenSigner {
                 .map_err(|_| RandomError)?,
         };
         let pkcs8 = SecretBytes::new(pkcs8.as_ref().to_vec());
-        let kid = self.add_key(algorithm, &pkcs8, true)?;
+        let kid = self.add_key(algorithm, &pkcs8, SigningKeyState::Active)?;
         Ok((kid, pkcs8))
     }
 
-    /// Adds a stored key. `active` makes it the signing key; otherwise it only validates.
+    /// Adds a stored key (after a restart). [`SigningKeyState::Active`] makes it the signing
+    /// key and demotes the previous one; a validating key keeps the time it was replaced, so
+    /// [`TokenSigner::retire_replaced_before`] still retires it on schedule.
     pub fn add_key(
         &mut self,
         algorithm: SigningAlgorithm,
         pkcs8: &SecretBytes,
-        active: bool,
+        state: SigningKeyState,
     ) -> Result<String, SignerError> {
         let now = self.clock.now();
-        let state = if active {
-            SigningKeyState::Active
-        } else {
-            SigningKeyState::Validating { since: now }
-        };
         let key = SigningKey::from_pkcs8(algorithm, pkcs8.expose(), state)?;
         let kid = key.kid.clone();
-        if active {
+        if state == SigningKeyState::Active {
             for other in &mut self.keys {
                 if other.state == SigningKeyState::Active {
                     other.state = SigningKeyState::Validating { since: now };
@@ -529,5 +528,112 @@ impl AccessTokenValidator {
             kid: verified.kid,
             expires_at: claims.exp,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn signer(clock: &Arc<ManualClock>) -> TokenSigner {
+        TokenSigner::new(
+            SignerConfig {
+                issuer: "https://maos.example".into(),
+                audience: "maos".into(),
+                access_token_ttl: Duration::from_secs(300),
+            },
+            clock.clone(),
+        )
+    }
+
+    fn grant() -> AccessGrant {
+        AccessGrant {
+            subject: PrincipalId::agent("etl").unwrap(),
+            scope: BTreeSet::new(),
+            client_id: Some("etl".into()),
+            amr: vec![],
+        }
+    }
+
+    #[test]
+    fn jwks_lists_public_keys_only() {
+        let clock = ManualClock::at(1_800_000_000);
+        let mut s = signer(&clock);
+        assert!(matches!(s.issue(&grant()), Err(SignerError::NoActiveKey)));
+        let (ed, _) = s.rotate(SigningAlgorithm::EdDsa).unwrap();
+        let (ec, _) = s.rotate(SigningAlgorithm::Es256).unwrap();
+        let jwks = s.jwks();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0]["kid"], ed.as_str());
+        assert_eq!(keys[0]["kty"], "OKP");
+        assert_eq!(keys[0]["alg"], "EdDSA");
+        assert_eq!(keys[1]["kid"], ec.as_str());
+        assert_eq!(keys[1]["crv"], "P-256");
+        assert!(keys.iter().all(|k| k.get("d").is_none()));
+        // The JWKS reads back into an equivalent key set.
+        let back = KeySet::from_jwks_json(&jwks.to_string(), crate::jose::KeySetOptions::default())
+            .unwrap();
+        assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn keys_survive_a_restart_with_their_state() {
+        let clock = ManualClock::at(1_800_000_000);
+        let mut s = signer(&clock);
+        let (old_kid, old_pkcs8) = s.rotate(SigningAlgorithm::Es256).unwrap();
+        let old_token = s.issue(&grant()).unwrap();
+        let (new_kid, new_pkcs8) = s.rotate(SigningAlgorithm::EdDsa).unwrap();
+        let states = s.key_states();
+        let replaced = states.iter().find(|(kid, _, _)| *kid == old_kid).unwrap().2;
+
+        let mut restarted = signer(&clock);
+        restarted
+            .add_key(SigningAlgorithm::Es256, &old_pkcs8, replaced)
+            .unwrap();
+        restarted
+            .add_key(SigningAlgorithm::EdDsa, &new_pkcs8, SigningKeyState::Active)
+            .unwrap();
+        assert_eq!(restarted.active_kid(), Some(new_kid.as_str()));
+        let revoked = RevocationSet::new(Duration::from_secs(30), clock.clone());
+        let claims = restarted
+            .validator(Duration::from_secs(30))
+            .validate(old_token.token.expose(), &revoked)
+            .unwrap();
+        assert_eq!(claims.kid, old_kid);
+        assert_eq!(claims.client_id.as_deref(), Some("etl"));
+
+        clock.advance(Duration::from_secs(300));
+        assert_eq!(
+            restarted.retire_replaced_before(Duration::from_secs(300)),
+            vec![old_kid]
+        );
+        assert!(matches!(
+            restarted.add_key(
+                SigningAlgorithm::EdDsa,
+                &SecretBytes::new(vec![1, 2, 3]),
+                SigningKeyState::Active
+            ),
+            Err(SignerError::InvalidPrivateKey(SigningAlgorithm::EdDsa))
+        ));
+    }
+
+    #[test]
+    fn discovery_document() {
+        let doc = openid_configuration(
+            "https://maos.example/",
+            &[SigningAlgorithm::EdDsa, SigningAlgorithm::Es256],
+        );
+        assert_eq!(doc["issuer"], "https://maos.example/");
+        assert_eq!(
+            doc["jwks_uri"],
+            "https://maos.example/.well-known/jwks.json"
+        );
+        assert_eq!(doc["token_endpoint"], "https://maos.example/v1/oauth/token");
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            serde_json::json!(["EdDSA", "ES256"])
+        );
     }
 }

@@ -190,6 +190,44 @@ impl RefreshFamilies {
     pub fn family(&self, id: &str) -> Option<&Family> {
         self.families.get(id)
     }
+
+    /// The whole state, for persisting. Holds hashes only.
+    pub fn snapshot(&self) -> RefreshSnapshot {
+        RefreshSnapshot {
+            families: self.families.values().cloned().collect(),
+            token_hashes: self
+                .by_hash
+                .iter()
+                .map(|(h, f)| (h.clone(), f.clone()))
+                .collect(),
+        }
+    }
+
+    /// Restores a persisted state.
+    pub fn restore(
+        policy: RefreshPolicy,
+        snapshot: RefreshSnapshot,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            policy,
+            families: snapshot
+                .families
+                .into_iter()
+                .map(|f| (f.id.clone(), f))
+                .collect(),
+            by_hash: snapshot.token_hashes.into_iter().collect(),
+            clock,
+        }
+    }
+}
+
+/// The persisted form of [`RefreshFamilies`]: families, and every issued token's hash (current
+/// or replaced) with its family, which is what makes reuse detectable.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RefreshSnapshot {
+    pub families: Vec<Family>,
+    pub token_hashes: Vec<(String, String)>,
 }
 
 fn new_token() -> Result<(SecretString, String), RandomError> {
@@ -248,6 +286,28 @@ mod tests {
             RefreshError::FamilyRevoked
         );
         assert!(f.family(&first.family).unwrap().revoked);
+    }
+
+    #[test]
+    fn reuse_is_still_detected_after_a_restore() {
+        let clock = ManualClock::at(1_000);
+        let mut f = families(&clock);
+        let first = f.issue(PrincipalId::user("alice").unwrap()).unwrap();
+        let second = f.rotate(first.token.expose()).unwrap();
+        let text = serde_json::to_string(&f.snapshot()).unwrap();
+        assert!(!text.contains(first.token.expose()) && !text.contains(second.token.expose()));
+
+        let snapshot: RefreshSnapshot = serde_json::from_str(&text).unwrap();
+        let mut restored =
+            RefreshFamilies::restore(RefreshPolicy::default(), snapshot, clock.clone());
+        assert!(matches!(
+            restored.rotate(first.token.expose()),
+            Err(RefreshError::ReuseDetected { .. })
+        ));
+        assert_eq!(
+            restored.rotate(second.token.expose()).unwrap_err(),
+            RefreshError::FamilyRevoked
+        );
     }
 
     #[test]
