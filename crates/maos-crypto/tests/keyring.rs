@@ -928,3 +928,36 @@ fn base64_decode(text: &str) -> Vec<u8> {
         .unwrap()
         .into_bytes()
 }
+
+#[test]
+fn records_move_to_a_new_kek() {
+    let f = fixture();
+    f.ring.create("aes", CreateKeyOptions::default()).unwrap();
+    f.ring
+        .create("ed", CreateKeyOptions::of_type(KeyType::Ed25519))
+        .unwrap();
+    f.ring.rotate("aes").unwrap();
+    f.ring.revoke_version("aes", 1).unwrap();
+    let ct = f.ring.encrypt("aes", b"moved", b"").unwrap();
+    let sig = f.ring.sign("ed", b"m").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let new_kek = Arc::new(
+        FileKek::open_or_create(dir.path().join("kek2"), KekMechanism::AesKeyWrapPad).unwrap(),
+    );
+    let records = f.ring.records_rewrapped_for(new_kek.as_ref()).unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r.kek.starts_with("file:") && r.kek.ends_with("kek2"))
+    );
+    assert!(
+        records[0].versions[0].wrapped_material.is_none(),
+        "revoked material came back"
+    );
+
+    let ring = KeyRing::from_records(new_kek, f.clock.clone(), records.clone()).unwrap();
+    assert_eq!(ring.decrypt("aes", &ct, b"").unwrap().expose(), b"moved");
+    assert!(ring.verify("ed", b"m", &sig).unwrap());
+    assert!(KeyRing::from_records(f.kek.clone(), f.clock.clone(), records).is_err());
+}

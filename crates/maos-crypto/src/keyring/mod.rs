@@ -737,6 +737,37 @@ impl KeyRing {
         Ok(all)
     }
 
+    /// Every record with its live material wrapped again by `new_kek`, for moving to another
+    /// root key (for example from a file to an HSM). The material goes from this ring's memory
+    /// straight to `new_kek`; nothing is returned unwrapped. The caller stores the records and
+    /// then loads them with [`KeyRing::from_records`] and the new provider.
+    pub fn records_rewrapped_for(
+        &self,
+        new_kek: &dyn KekProvider,
+    ) -> Result<Vec<KeyRecord>, CryptoError> {
+        let _guard = self.lock_changes()?;
+        let entries: Vec<Arc<KeyEntry>> = {
+            let keys = self.keys.read().map_err(|_| poisoned())?;
+            keys.values().cloned().collect()
+        };
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let mut record = entry.record.clone();
+            record.kek = new_kek.describe();
+            for version in &mut record.versions {
+                if let Some(key) = entry.versions.get(&version.version) {
+                    let context = material_context(&entry.record, version.version);
+                    let wrapped = new_kek.wrap(key.material.expose(), &context)?;
+                    version.wrapped_material = Some(STANDARD.encode(wrapped));
+                }
+            }
+            records.push(record);
+        }
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        tracing::info!(kek = %new_kek.describe(), keys = records.len(), "key material rewrapped for a new kek");
+        Ok(records)
+    }
+
     // -- lifecycle ------------------------------------------------------------------------------
 
     /// Adds a new version; it encrypts and signs from now on, older versions still decrypt and
