@@ -7,7 +7,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`keyring`] | [`KeyRing`]: create, metadata, encrypt/decrypt, rewrap, data keys, derive, sign/verify, HMAC, batches, lifecycle, persistence |
-//! | [`format`] | [`Ciphertext`] and [`Signature`]: `maos:v<version>:<base64>` |
+//! | [`format`](mod@format) | [`Ciphertext`] and [`Signature`]: `maos:v<version>:<base64>` |
 //! | [`kek`] | the [`KekProvider`] trait, [`FileKek`] and [`Pkcs11Kek`] |
 //! | [`primitives`] | AEAD, signatures, RSA-OAEP, HMAC, HKDF, AES-KWP over aws-lc-rs; the Wycheproof tests run here |
 //! | [`secret`] | [`SecretBytes`]: zeroized on drop, `[redacted]` in `Debug` and `Display` |
@@ -63,8 +63,9 @@
 //!   [`KeyRing::destroy_due`] (for a periodic job), [`KeyRing::revoke`],
 //!   [`KeyRing::revoke_version`], [`KeyRing::make_exportable`], [`KeyRing::export`].
 //! * Persistence: [`KeyRing::from_records`], [`KeyRing::load_record`] (apply another node's
-//!   change), [`KeyRing::record`], [`KeyRing::records`]. The ring does not write anything
-//!   itself: the server stores the record after each change, and audits it.
+//!   change), [`KeyRing::record`], [`KeyRing::records`], [`KeyRing::records_rewrapped_for`]
+//!   (move to a new KEK). The ring does not write anything itself: the server stores the
+//!   record after each change, and audits it.
 //!
 //! Time comes from a [`maos_core::Clock`], so tests move it to check rotation periods and
 //! deletion windows. Every refusal is a typed [`CryptoError`] variant the HTTP layer can map
