@@ -21,6 +21,7 @@ use crate::error::KekError;
 use crate::kek::{KekMechanism, KekProvider, kwp_plaintext, kwp_strip, split_blob};
 use crate::primitives::{self, AEAD_NONCE_LEN};
 use crate::secret::SecretBytes;
+use zeroize::Zeroize;
 
 /// Where to find the token and the KEK.
 #[derive(Clone)]
@@ -264,14 +265,20 @@ impl Pkcs11Kek {
     ) -> Result<Vec<u8>, KekError> {
         // C_WrapKey wraps key objects, so the material becomes a session object for a moment.
         let plaintext = kwp_plaintext(material, context)?;
-        let temporary = session.create_object(&[
+        let mut template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
             Attribute::Token(false),
             Attribute::Sensitive(false),
             Attribute::Extractable(true),
             Attribute::Value(plaintext.expose().to_vec()),
-        ])?;
+        ];
+        let created = session.create_object(&template);
+        // The template's copy of the material is ours to wipe.
+        if let Some(Attribute::Value(value)) = template.last_mut() {
+            value.zeroize();
+        }
+        let temporary = created?;
         let wrapped = session.wrap_key(&Mechanism::AesKeyWrapPad, self.kek, temporary);
         let destroyed = session.destroy_object(temporary);
         let wrapped = wrapped?;
