@@ -412,12 +412,7 @@ impl Bundle {
                     LineIndex::new(source).line_of(&path)
                 }
             });
-            LoadErrors::from(LoadError {
-                origin: origin.to_string(),
-                path,
-                line,
-                message,
-            })
+            LoadErrors::from(LoadError::new(origin, &path, line, &message))
         })
     }
 
@@ -458,7 +453,15 @@ fn parse_yaml(source: &str) -> Result<Bundle, ParseFailure> {
         let path = clean_path(&e.path().to_string());
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line());
-        (path, line, strip_location(&inner.to_string()))
+        let message = strip_location(&inner.to_string());
+        // yaml_serde starts its messages with the path it knows, which is reported separately.
+        let message = match message.split_once(": ") {
+            Some((prefix, rest)) if !prefix.contains(' ') && path.starts_with(prefix) => {
+                rest.to_string()
+            }
+            _ => message,
+        };
+        (path, line, message)
     })
 }
 
@@ -477,7 +480,6 @@ fn strip_location(message: &str) -> String {
         Some(at) => message.get(..at).unwrap_or(message),
         None => message,
     };
-    // yaml_serde prefixes the path it knows ("roles[0]: ..."); the path is reported separately.
     message.trim().to_string()
 }
 

@@ -6,7 +6,7 @@
 //! only at the requester's roles and at the rules its action and resource can reach.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use foldhash::HashMap;
 
@@ -16,9 +16,6 @@ use crate::error::{LoadError, LoadErrors};
 use crate::locate::LineIndex;
 use crate::pattern::Pattern;
 
-/// Role closures are precomputed while their total size stays under this many entries;
-/// beyond it (very long inheritance chains) they are computed per decision.
-const CLOSURE_BUDGET: usize = 4_000_000;
 /// A resource index with at most this many rules is scanned instead of hashed.
 const SMALL_INDEX: usize = 8;
 /// At most this many errors are reported for one bundle.
@@ -230,9 +227,8 @@ impl RoleIndex {
 pub(crate) struct Compiled {
     pub(crate) role_ids: HashMap<Box<str>, RoleId>,
     pub(crate) roles: Vec<CompiledRole>,
-    /// Per role, its closure (itself and everything it inherits), sorted; `None` when over
-    /// budget.
-    pub(crate) closures: Option<Vec<Arc<[RoleId]>>>,
+    /// Per role, its closure (itself and everything it inherits), sorted; filled on first use.
+    pub(crate) closures: Vec<OnceLock<Arc<[RoleId]>>>,
     /// Subject (`type:id`) to its effective roles, sorted.
     pub(crate) bindings: HashMap<Box<str>, Arc<[RoleId]>>,
     /// Subject to the roles bound to it directly, for explanations.
@@ -777,32 +773,17 @@ pub(crate) fn compile(
         let errors = errors
             .0
             .into_iter()
-            .map(|(path, message)| LoadError {
-                origin: origin.to_string(),
-                line: index.as_ref().and_then(|ix| ix.line_of(&path)),
-                path,
-                message,
+            .map(|(path, message)| {
+                let line = index.as_ref().and_then(|ix| ix.line_of(&path));
+                LoadError::new(origin, &path, line, &message)
             })
             .collect();
         return Err(LoadErrors { errors });
     }
 
-    // Indexes.
-    let closures = {
-        let mut out = Vec::with_capacity(graph.len());
-        let mut total = 0usize;
-        let mut within = true;
-        for r in 0..graph.len() {
-            let c = closure_of(&graph, [to_u32(r)]);
-            total += c.len();
-            if total > CLOSURE_BUDGET {
-                within = false;
-                break;
-            }
-            out.push(Arc::<[RoleId]>::from(c));
-        }
-        within.then_some(out)
-    };
+    // Indexes. Closures of single roles (for the caller's extra roles) are computed on first
+    // use: a long inheritance chain costs nothing until it is needed.
+    let closures = (0..graph.len()).map(|_| OnceLock::new()).collect();
     let roles = bundle
         .roles
         .iter()

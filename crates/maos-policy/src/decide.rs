@@ -272,29 +272,20 @@ impl DecisionPoint {
     /// The subject's bound roles plus `extra` (by name) and everything they inherit, sorted.
     fn with_extra_roles(&self, bound: Option<&[RoleId]>, extra: &[String]) -> Vec<RoleId> {
         let c = &self.compiled;
-        let extra_ids = extra
-            .iter()
-            .filter_map(|name| c.role_ids.get(name.as_str()).copied());
-        match &c.closures {
-            Some(closures) => {
-                let mut all: Vec<RoleId> = bound.unwrap_or_default().to_vec();
-                for id in extra_ids {
-                    all.extend(closures.get(id as usize).map(|c| &**c).unwrap_or_default());
-                }
-                all.sort_unstable();
-                all.dedup();
-                all
-            }
-            None => {
-                let start: Vec<RoleId> = bound
-                    .unwrap_or_default()
-                    .iter()
-                    .copied()
-                    .chain(extra_ids)
-                    .collect();
-                self.closure(start)
-            }
+        let mut all: Vec<RoleId> = bound.unwrap_or_default().to_vec();
+        for name in extra {
+            let Some(&id) = c.role_ids.get(name.as_str()) else {
+                continue;
+            };
+            let Some(slot) = c.closures.get(id as usize) else {
+                continue;
+            };
+            let closure = slot.get_or_init(|| self.closure(vec![id]).into());
+            all.extend(closure.iter().copied());
         }
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     fn closure(&self, start: Vec<RoleId>) -> Vec<RoleId> {

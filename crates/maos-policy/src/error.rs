@@ -18,7 +18,20 @@ pub struct LoadError {
     pub message: String,
 }
 
+/// Paths longer than this are shortened in messages (deeply nested conditions).
+const MAX_PATH: usize = 120;
+
 impl LoadError {
+    /// An error with the path shortened if very long and the message on one line.
+    pub fn new(origin: &str, path: &str, line: Option<usize>, message: &str) -> LoadError {
+        LoadError {
+            origin: origin.to_string(),
+            path: shorten(path),
+            line,
+            message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+        }
+    }
+
     /// The compiler-style form used by the CLI: `origin:line: path: message`.
     pub fn to_compiler_style(&self) -> String {
         let mut out = self.origin.clone();
@@ -33,6 +46,16 @@ impl LoadError {
         out.push_str(&self.message);
         out
     }
+}
+
+fn shorten(path: &str) -> String {
+    if path.len() <= MAX_PATH {
+        return path.to_string();
+    }
+    let head: String = path.chars().take(60).collect();
+    let tail: Vec<char> = path.chars().rev().take(40).collect();
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}...{tail}")
 }
 
 impl fmt::Display for LoadError {
