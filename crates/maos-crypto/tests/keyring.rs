@@ -961,3 +961,36 @@ fn records_move_to_a_new_kek() {
     assert!(ring.verify("ed", b"m", &sig).unwrap());
     assert!(KeyRing::from_records(f.kek.clone(), f.clock.clone(), records).is_err());
 }
+
+#[test]
+fn concurrent_use_during_rotation() {
+    let f = fixture();
+    f.ring.create("k", CreateKeyOptions::default()).unwrap();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let ring = &f.ring;
+                scope.spawn(move || {
+                    let mut versions = std::collections::BTreeSet::new();
+                    for i in 0..200 {
+                        let message = format!("worker {worker} message {i}");
+                        let ct = ring.encrypt("k", message.as_bytes(), b"").unwrap();
+                        versions.insert(ct.version());
+                        assert_eq!(
+                            ring.decrypt("k", &ct, b"").unwrap().expose(),
+                            message.as_bytes()
+                        );
+                    }
+                    versions
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            f.ring.rotate("k").unwrap();
+        }
+        for worker in workers {
+            assert!(!worker.join().unwrap().is_empty());
+        }
+    });
+    assert_eq!(f.ring.metadata("k").unwrap().latest_version, 6);
+}

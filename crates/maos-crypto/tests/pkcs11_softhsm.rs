@@ -19,8 +19,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType as Pkcs11KeyType, ObjectClass};
 use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
+use cryptoki::types::{AuthPin, Ulong};
 use maos_core::SystemClock;
 use maos_crypto::{
     CreateKeyOptions, CryptoError, KekError, KekMechanism, KekProvider, KeyRing, KeyType,
@@ -223,6 +225,58 @@ fn refuses_a_wrong_pin_token_or_module() {
         assert!(matches!(
             Pkcs11Kek::connect(&wrong_module),
             Err(KekError::ModuleMissing { .. })
+        ));
+    });
+}
+
+/// Puts an AES key with `label` into the token that the provider would be able to export.
+fn plant_extractable_key(label: &str) {
+    let context = Pkcs11::new(MODULE).unwrap();
+    let _ = context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = context
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| context.get_token_info(*slot).unwrap().label().trim_end() == TOKEN_LABEL)
+        .unwrap();
+    let session = context.open_rw_session(slot).unwrap();
+    session
+        .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_owned())))
+        .unwrap();
+    session
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(Pkcs11KeyType::AES),
+                Attribute::ValueLen(Ulong::from(32)),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Token(true),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+            ],
+        )
+        .unwrap();
+    session.logout().unwrap();
+}
+
+#[test]
+fn refuses_a_kek_object_that_could_leave_the_token() {
+    with_own_token("refuses_a_kek_object_that_could_leave_the_token", || {
+        plant_extractable_key("weak");
+        assert!(matches!(
+            Pkcs11Kek::connect(&config("weak", KekMechanism::AesGcm)),
+            Err(KekError::WeakKek(_))
+        ));
+
+        // Two objects with one label: refuse rather than guess.
+        Pkcs11Kek::connect(&config("twice", KekMechanism::AesGcm)).unwrap();
+        plant_extractable_key("twice");
+        assert!(matches!(
+            Pkcs11Kek::connect(&config("twice", KekMechanism::AesGcm)),
+            Err(KekError::AmbiguousKek(_))
         ));
     });
 }
