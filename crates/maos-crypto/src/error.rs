@@ -130,7 +130,7 @@ pub enum KekError {
     },
 
     #[error(
-        "kek file `{path}` has mode {mode:o}; it must not be readable or writable by group or others (chmod 600)"
+        "kek file `{path}` has mode {mode:o}; group and others must have no access (chmod 600)"
     )]
     InsecurePermissions { path: String, mode: u32 },
 

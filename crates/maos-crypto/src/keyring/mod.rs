@@ -764,7 +764,11 @@ impl KeyRing {
             records.push(record);
         }
         records.sort_by(|a, b| a.name.cmp(&b.name));
-        tracing::info!(kek = %new_kek.describe(), keys = records.len(), "key material rewrapped for a new kek");
+        tracing::info!(
+            kek = %new_kek.describe(),
+            keys = records.len(),
+            "key material rewrapped for a new kek"
+        );
         Ok(records)
     }
 
