@@ -49,10 +49,27 @@ pub enum LineProblem {
 
 /// Parses one line (without its line break); `line` is its number, for the error.
 pub fn parse_line(text: &str, line: u64) -> Result<LogLine, LineError> {
-    serde_json::from_str(text).map_err(|error| LineError {
+    let error = |error| LineError {
         line,
         problem: LineProblem::Json(error),
-    })
+    };
+
+    // Lines as this crate writes them start with their type. Parsing the rest straight into the
+    // record or checkpoint skips the buffering that a tagged enum needs. Both paths accept the
+    // same lines: the type member is simply gone, and a second one is an unknown field.
+    const RECORD: &str = r#"{"type":"record","#;
+    const CHECKPOINT: &str = r#"{"type":"checkpoint","#;
+    if let Some(rest) = text.strip_prefix(RECORD) {
+        return serde_json::from_str(&format!("{{{rest}"))
+            .map(LogLine::Record)
+            .map_err(error);
+    }
+    if let Some(rest) = text.strip_prefix(CHECKPOINT) {
+        return serde_json::from_str(&format!("{{{rest}"))
+            .map(LogLine::Checkpoint)
+            .map_err(error);
+    }
+    serde_json::from_str(text).map_err(error)
 }
 
 /// Writes one line, with its line break.

@@ -1,6 +1,7 @@
 //! One audit record, its canonical bytes and its hash.
 
 use std::fmt;
+use std::io::Write as _;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -353,11 +354,15 @@ impl AuditRecord {
             }
         }
 
-        // The details are written as canonical JSON into their own buffer so that their length
-        // can prefix them.
-        let mut details = Vec::with_capacity(64);
-        write_canonical_object(&mut details, &self.details, 1)?;
-        put_bytes(&mut out, &details);
+        // The details' canonical JSON goes straight into the output; its length, which has to
+        // come first, is filled in afterwards.
+        let length_at = out.len();
+        out.extend_from_slice(&[0; 8]);
+        write_canonical_object(&mut out, &self.details, 1)?;
+        let length = (out.len() - length_at - 8) as u64;
+        if let Some(slot) = out.get_mut(length_at..length_at + 8) {
+            slot.copy_from_slice(&length.to_be_bytes());
+        }
 
         out.extend_from_slice(self.prev_hash.as_bytes());
         Ok(out)
@@ -414,7 +419,10 @@ fn write_canonical(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(),
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(number) => out.extend_from_slice(number.to_string().as_bytes()),
+        Value::Number(number) => {
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{number}");
+        }
         Value::String(text) => write_json_string(out, text),
         Value::Array(items) => {
             out.push(b'[');
@@ -458,6 +466,11 @@ fn write_canonical_object(
 /// its UTF-8 bytes.
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for ch in text.chars() {
         match ch {
             '"' => out.extend_from_slice(b"\\\""),

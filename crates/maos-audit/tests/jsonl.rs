@@ -338,3 +338,31 @@ fn a_detected_change_names_its_kind() {
         Some((TamperKind::Deleted, Some(9)))
     );
 }
+
+#[test]
+fn lines_in_another_member_order_read_the_same_and_unknown_members_are_refused() {
+    let export = export();
+    let line = export.text.lines().next().unwrap();
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    let mut members: Vec<(String, serde_json::Value)> =
+        value.as_object().unwrap().clone().into_iter().collect();
+    members.reverse();
+    let reordered = serde_json::Value::Object(members.into_iter().collect()).to_string();
+    assert!(!reordered.starts_with(r#"{"type""#));
+    let parsed = jsonl::parse_line(&reordered, 1).unwrap();
+    assert_eq!(parsed, LogLine::Record(export.records[0].clone()));
+
+    for bad in [
+        line.replacen(r#""seq":0,"#, r#""seq":0,"note":1,"#, 1),
+        reordered.replacen('{', r#"{"note":1,"#, 1),
+        line.replacen(
+            r#"{"type":"record","#,
+            r#"{"type":"record","type":"record","#,
+            1,
+        ),
+        line.replacen(r#""record""#, r#""checkpoint""#, 1),
+        line.replacen(r#""record""#, r#""Record""#, 1),
+    ] {
+        assert!(jsonl::parse_line(&bad, 1).is_err(), "accepted {bad}");
+    }
+}
