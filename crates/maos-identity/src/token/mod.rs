@@ -620,6 +620,19 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_secrets() {
+        let clock = ManualClock::at(1_800_000_000);
+        let mut s = signer(&clock);
+        let (_, pkcs8) = s.rotate(SigningAlgorithm::Es256).unwrap();
+        let issued = s.issue(&grant()).unwrap();
+        let printed = format!("{issued:?} {s:?} {pkcs8:?}");
+        assert!(!printed.contains(issued.token.expose()));
+        assert!(printed.contains("[redacted]"));
+        let signature = issued.token.expose().rsplit('.').next().unwrap().to_owned();
+        assert!(!printed.contains(&signature));
+    }
+
+    #[test]
     fn discovery_document() {
         let doc = openid_configuration(
             "https://maos.example/",
