@@ -10,6 +10,7 @@ pub mod clock;
 pub mod federation;
 pub mod jose;
 pub mod lockout;
+pub mod login;
 pub mod password;
 pub mod principal;
 pub mod secret;

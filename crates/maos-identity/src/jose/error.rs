@@ -87,3 +87,43 @@ pub enum TokenError {
     #[error("the token has been revoked")]
     Revoked,
 }
+
+impl TokenError {
+    /// A stable, lower-case name of the refusal class, for security events, audit records and
+    /// metrics labels. Never includes input.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::NotCompact => "not_compact",
+            Self::Base64(_) => "base64",
+            Self::Json { .. } => "json",
+            Self::DuplicateMember { .. } => "duplicate_member",
+            Self::MissingAlgorithm => "missing_alg",
+            Self::AlgNone => "alg_none",
+            Self::UnsupportedAlgorithm(_) => "unsupported_alg",
+            Self::AlgorithmNotAllowed(_) => "alg_not_allowed",
+            Self::SymmetricAlgorithmForAsymmetricKey { .. } => "alg_confusion",
+            Self::AlgorithmKeyMismatch { .. } => "alg_key_mismatch",
+            Self::EmbeddedKey(_) => "embedded_key",
+            Self::UnknownCritical(_) => "unknown_crit",
+            Self::MalformedHeader(_) => "malformed_header",
+            Self::WrongType { .. } => "wrong_type",
+            Self::MissingKeyId => "missing_kid",
+            Self::UnknownKey(_) => "unknown_kid",
+            Self::EcdsaDerSignature => "ecdsa_der",
+            Self::EcdsaSignatureLength(_) => "ecdsa_length",
+            Self::EcdsaScalarOutOfRange => "ecdsa_scalar_range",
+            Self::BadSignature => "bad_signature",
+            Self::ClaimNotNumeric(_) => "claim_not_numeric",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::ClaimType(_) => "claim_type",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::TooOld => "too_old",
+            Self::WrongIssuer(_) => "wrong_issuer",
+            Self::WrongAudience(_) => "wrong_audience",
+            Self::Revoked => "revoked",
+        }
+    }
+}
