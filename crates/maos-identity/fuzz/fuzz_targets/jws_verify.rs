@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use maos_identity::ManualClock;
-use maos_identity::token::{AccessTokenValidator, RevocationSet, SignerConfig, SigningAlgorithm, TokenSigner};
+use maos_identity::token::{
+    AccessTokenValidator, RevocationSet, SignerConfig, SigningAlgorithm, TokenSigner,
+};
 
 fn validator() -> &'static (AccessTokenValidator, RevocationSet) {
     static STATE: OnceLock<(AccessTokenValidator, RevocationSet)> = OnceLock::new();
