@@ -342,6 +342,13 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<AuditChain>();
+        shareable::<CheckpointSigningKey>();
+    }
+
+    #[test]
     fn damaged_state_is_refused() {
         let policy = CheckpointPolicy::default();
         let mut chain = AuditChain::genesis(policy, key());

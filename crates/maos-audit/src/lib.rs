@@ -15,6 +15,7 @@ mod checkpoint;
 mod digest;
 pub mod jsonl;
 pub mod merkle;
+mod query;
 mod record;
 mod redact;
 mod time;
@@ -25,9 +26,10 @@ pub use checkpoint::{
     Checkpoint, CheckpointSignature, CheckpointSigningKey, KeyError, VerifyingKey,
 };
 pub use digest::{Digest, DigestParseError};
+pub use query::RecordFilter;
 pub use record::{
     ActionName, ActionParseError, Actor, ActorParseError, AuditRecord, ChainHead, DetailsTooDeep,
-    MAX_DETAILS_DEPTH, Outcome, RecordDraft,
+    MAX_DETAILS_DEPTH, Outcome, OutcomeStatus, RecordDraft,
 };
 pub use redact::{AuditRedactor, REDACTED_PREFIX, RedactionKey, RedactionKeyError, is_redacted};
 pub use time::{Timestamp, TimestampError};

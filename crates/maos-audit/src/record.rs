@@ -161,9 +161,10 @@ pub enum Outcome {
     Denied { reason: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The status part of an [`Outcome`], for filtering and for an indexed column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum OutcomeStatus {
+pub enum OutcomeStatus {
     Success,
     Failure,
     Denied,
@@ -222,6 +223,22 @@ impl Outcome {
     pub fn denied(reason: impl Into<String>) -> Self {
         Outcome::Denied {
             reason: reason.into(),
+        }
+    }
+
+    pub fn status(&self) -> OutcomeStatus {
+        match self {
+            Outcome::Success => OutcomeStatus::Success,
+            Outcome::Failure { .. } => OutcomeStatus::Failure,
+            Outcome::Denied { .. } => OutcomeStatus::Denied,
+        }
+    }
+
+    /// The reason of a failure or denial.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Success => None,
+            Outcome::Failure { reason } | Outcome::Denied { reason } => Some(reason),
         }
     }
 }
