@@ -179,11 +179,19 @@ where
     let mut pending = checkpoints.iter().zip(0u64..).peekable();
     let mut confirmed = 0u64;
     let mut oldest_uncovered = None;
+    // A checkpoint whose tree is complete, with the root computed there. It is compared only
+    // after the next record has been checked: if the last record of the tree was altered and
+    // rehashed, or one was slipped in just before the checkpoint, the next record names that
+    // precisely, while a root mismatch could only name a range.
+    let mut unconfirmed: Option<(&Checkpoint, u64, Digest)> = None;
 
     while let Some(item) = stream.next() {
         position += 1;
         let record = item.map_err(|error| VerifyError::Source { position, error })?;
         check_record(&record, &head, &mut stream)?;
+        if let Some((checkpoint, index, root)) = unconfirmed.take() {
+            confirmed = confirm(checkpoint, index, root, confirmed)?;
+        }
 
         head = record.head_after();
         tree.push_leaf_hash(leaf_hash(record.hash.as_bytes()));
@@ -193,20 +201,15 @@ where
 
         // Tree sizes grow strictly, so at most one checkpoint ends at this record.
         if let Some((checkpoint, index)) = pending.next_if(|(c, _)| c.tree_size == tree.size()) {
-            if checkpoint.root != tree.root() {
-                return Err(Tamper::CheckpointRootMismatch {
-                    checkpoint: index,
-                    tree_size: checkpoint.tree_size,
-                    from_seq: confirmed,
-                }
-                .into());
-            }
-            confirmed = checkpoint.tree_size;
+            unconfirmed = Some((checkpoint, index, tree.root()));
         }
 
         if tree.size().is_multiple_of(PROGRESS_EVERY) {
             progress(tree.size());
         }
+    }
+    if let Some((checkpoint, index, root)) = unconfirmed.take() {
+        confirm(checkpoint, index, root, confirmed)?;
     }
     progress(tree.size());
 
@@ -234,6 +237,24 @@ where
         covered,
         state,
     })
+}
+
+/// Compares a checkpoint's root with the one computed over the records; returns the new count of
+/// confirmed records.
+fn confirm(
+    checkpoint: &Checkpoint,
+    index: u64,
+    root: Digest,
+    confirmed: u64,
+) -> Result<u64, Tamper> {
+    if checkpoint.root != root {
+        return Err(Tamper::CheckpointRootMismatch {
+            checkpoint: index,
+            tree_size: checkpoint.tree_size,
+            from_seq: confirmed,
+        });
+    }
+    Ok(checkpoint.tree_size)
 }
 
 fn check_checkpoints(checkpoints: &[Checkpoint], key: &VerifyingKey) -> Result<(), Tamper> {

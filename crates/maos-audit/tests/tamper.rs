@@ -439,3 +439,99 @@ fn messages_name_the_sequence_number() {
         );
     }
 }
+
+mod random_tampering {
+    //! The same kinds, at random places, on one shared log whose last checkpoint covers every
+    //! record.
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    const SIZE: usize = 37;
+
+    fn log() -> &'static Log {
+        static LOG: OnceLock<Log> = OnceLock::new();
+        LOG.get_or_init(|| {
+            let mut log = build(SIZE as u64);
+            let policy = CheckpointPolicy {
+                every_records: 10,
+                every: Duration::from_secs(3600),
+            };
+            let state = check(&log).unwrap().state;
+            let mut chain = AuditChain::resume(state, policy, log.key.clone()).unwrap();
+            let shutdown = Timestamp::from_unix_millis(1_900_000_000_000).unwrap();
+            log.checkpoints
+                .extend(chain.checkpoint_now(shutdown).unwrap());
+            assert_eq!(log.checkpoints.last().unwrap().tree_size, SIZE as u64);
+            log
+        })
+    }
+
+    fn found(records: &[AuditRecord]) -> Tamper {
+        let log = log();
+        check_parts(records, &log.checkpoints, &log.public).expect_err("not detected")
+    }
+
+    proptest! {
+        #[test]
+        fn modification(at in 0..SIZE, resource in "[a-z]{1,8}") {
+            let mut records = log().records.clone();
+            records[at].resource = resource;
+            prop_assert_eq!(found(&records), Tamper::Modified { seq: at as u64 });
+        }
+
+        #[test]
+        fn modification_with_rehash(at in 0..SIZE - 1) {
+            let mut records = log().records.clone();
+            records[at].request_id = None;
+            records[at].hash = records[at].compute_hash().unwrap();
+            prop_assert_eq!(found(&records), Tamper::Modified { seq: at as u64 });
+        }
+
+        #[test]
+        fn deletion(at in 0..SIZE) {
+            let mut records = log().records.clone();
+            records.remove(at);
+            let expected = if at == SIZE - 1 {
+                Tamper::TruncatedTail { seq: at as u64, tree_size: SIZE as u64 }
+            } else {
+                Tamper::Deleted { seq: at as u64, count: 1 }
+            };
+            prop_assert_eq!(found(&records), expected);
+        }
+
+        #[test]
+        fn insertion(at in 1..SIZE, linked in any::<bool>()) {
+            let mut records = log().records.clone();
+            let prev = if linked { records[at - 1].hash } else { Digest::of(b"x") };
+            records.insert(at, forged(at as u64, prev));
+            prop_assert_eq!(found(&records), Tamper::Inserted { seq: at as u64 });
+        }
+
+        #[test]
+        fn swap(a in 0..SIZE, b in 0..SIZE) {
+            prop_assume!(a != b);
+            let (low, high) = (a.min(b), a.max(b));
+            let mut records = log().records.clone();
+            records.swap(low, high);
+            let tamper = found(&records);
+            prop_assert_eq!(tamper.kind(), TamperKind::Reordered);
+            let seq = tamper.seq().unwrap();
+            prop_assert!(seq == low as u64 || seq == high as u64, "{}", tamper);
+        }
+
+        #[test]
+        fn move_elsewhere(from in 0..SIZE, to in 0..SIZE) {
+            prop_assume!(from != to);
+            let mut records = log().records.clone();
+            let moved = records.remove(from);
+            records.insert(to, moved);
+            let tamper = found(&records);
+            prop_assert_eq!(tamper.kind(), TamperKind::Reordered);
+            // The moved record is named, or, when it only swapped places with a neighbour, that
+            // neighbour.
+            let seq = tamper.seq().unwrap();
+            prop_assert!(seq == from as u64 || seq == to as u64, "{} for {} -> {}", tamper, from, to);
+        }
+    }
+}
