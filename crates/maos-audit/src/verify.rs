@@ -57,9 +57,11 @@ pub enum Tamper {
     /// The checkpoint at position `checkpoint` does not follow the one before: a checkpoint was
     /// deleted, inserted, or reordered, or its tree size does not grow.
     #[error(
-        "checkpoint {checkpoint} does not follow the checkpoint before it (deleted, inserted or reordered checkpoint)"
+        "checkpoint {checkpoint} over records 0 to {} does not follow the checkpoint before it \
+         (a checkpoint was deleted, inserted or reordered)",
+        tree_size.saturating_sub(1)
     )]
-    CheckpointOutOfSequence { checkpoint: u64 },
+    CheckpointOutOfSequence { checkpoint: u64, tree_size: u64 },
 }
 
 /// The kind of a [`Tamper`], without its numbers.
@@ -155,9 +157,10 @@ impl VerifyReport {
 /// checkpoints in order. Returns the first problem found, or a report.
 ///
 /// Checkpoints are checked first (signature, then link to the previous one and growing tree
-/// size), since record checks rely on them. Then each record: its hash, its sequence number, its
-/// link to the record before, and at each checkpoint's tree size the Merkle root. At the end the
-/// log must be at least as long as the latest checkpoint says. `progress` receives the number of
+/// size), since record checks rely on them. Then each record: its hash, its sequence number and
+/// its link to the record before; each checkpoint's Merkle root is compared once the record after
+/// its tree has passed these checks (or at the end). At the end the log must be at least as long
+/// as the latest checkpoint says. `progress` receives the number of
 /// records checked so far every 4,096 records and once at the end.
 pub fn verify<I, E>(
     records: I,
@@ -273,6 +276,7 @@ fn check_checkpoints(checkpoints: &[Checkpoint], key: &VerifyingKey) -> Result<(
         {
             return Err(Tamper::CheckpointOutOfSequence {
                 checkpoint: position,
+                tree_size: checkpoint.tree_size,
             });
         }
         previous = checkpoint.digest();

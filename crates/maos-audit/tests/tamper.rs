@@ -392,14 +392,22 @@ fn a_missing_or_reordered_checkpoint_is_named() {
     log.checkpoints.remove(1);
     assert_finding(
         check(&log),
-        Tamper::CheckpointOutOfSequence { checkpoint: 1 },
+        Tamper::CheckpointOutOfSequence {
+            checkpoint: 1,
+            tree_size: 30,
+        },
     );
+    let tamper = check(&log).unwrap_err();
+    assert!(tamper.to_string().contains("records 0 to 29"), "{tamper}");
 
     let mut log = build(50);
     log.checkpoints.swap(2, 3);
     assert_finding(
         check(&log),
-        Tamper::CheckpointOutOfSequence { checkpoint: 2 },
+        Tamper::CheckpointOutOfSequence {
+            checkpoint: 2,
+            tree_size: 40,
+        },
     );
 
     let mut log = build(50);
@@ -407,7 +415,10 @@ fn a_missing_or_reordered_checkpoint_is_named() {
     log.checkpoints.insert(1, copy);
     assert_finding(
         check(&log),
-        Tamper::CheckpointOutOfSequence { checkpoint: 1 },
+        Tamper::CheckpointOutOfSequence {
+            checkpoint: 1,
+            tree_size: 10,
+        },
     );
 }
 
