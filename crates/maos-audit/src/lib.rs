@@ -9,6 +9,41 @@
 //!
 //! The crate does no I/O of its own: the server stores records, checkpoints and [`ChainState`].
 //! docs/audit.md describes the formats and what is and is not detected.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//!
+//! use maos_audit::{
+//!     ActionName, Actor, AuditChain, AuditRedactor, CheckpointPolicy, CheckpointSigningKey,
+//!     Outcome, RecordDraft, RedactionKey, Timestamp, verify,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = Arc::new(CheckpointSigningKey::generate()?);
+//! let redactor = AuditRedactor::new(&RedactionKey::generate()?);
+//! let mut chain = AuditChain::genesis(CheckpointPolicy::default(), key.clone());
+//!
+//! let draft = RecordDraft::new(
+//!     Timestamp::now(),
+//!     Actor::principal("user", "alice")?,
+//!     ActionName::parse("auth.login")?,
+//!     "session:s-1",
+//!     Outcome::Success,
+//! )
+//! .with_request_id("req-1")
+//! .with_detail("token", redactor.redact("tok_live_123"));
+//! let sealed = chain.seal(draft)?;
+//! // Store sealed.record, sealed.checkpoint and chain.state() in one transaction.
+//!
+//! let shutdown = chain.checkpoint_now(Timestamp::now())?;
+//! let checkpoints: Vec<_> = sealed.checkpoint.into_iter().chain(shutdown).collect();
+//! let records = [Ok::<_, Infallible>(sealed.record)];
+//! let report = verify(records, &checkpoints, &key.verifying_key(), |_| {})?;
+//! assert_eq!((report.records, report.unsigned_tail()), (1, 0));
+//! # Ok(())
+//! # }
+//! ```
 
 mod chain;
 mod checkpoint;
