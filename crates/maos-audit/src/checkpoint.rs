@@ -353,6 +353,25 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&key)), "Some([redacted])");
     }
 
+    /// The signed bytes of docs/audit.md, hashed independently (Python) for these values.
+    #[test]
+    fn checkpoint_digest_matches_the_documented_layout() {
+        let key = CheckpointSigningKey::generate().unwrap();
+        let checkpoint = Checkpoint::sign(
+            &key,
+            2,
+            Timestamp::parse("2026-12-03T16:51:05.123Z").unwrap(),
+            3000,
+            Digest::from_bytes([0x22; 32]),
+            Digest::from_bytes([0x33; 32]),
+        )
+        .unwrap();
+        assert_eq!(
+            checkpoint.digest().to_hex(),
+            "9561112a5e22a77eb0f5ce22383c385fadc78f70bf5472e91060a2d8a6c9f794"
+        );
+    }
+
     #[test]
     fn text_forms_round_trip() {
         let key = CheckpointSigningKey::generate().unwrap();

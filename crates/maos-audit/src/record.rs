@@ -633,6 +633,41 @@ mod tests {
         }
     }
 
+    /// The layout of docs/audit.md, computed independently (Python's hashlib and struct, json
+    /// with sorted keys) for this record. A change of the canonical form fails here.
+    #[test]
+    fn canonical_hash_matches_the_documented_layout() {
+        let draft = RecordDraft::new(
+            Timestamp::parse("2026-12-03T16:51:05.123Z").unwrap(),
+            Actor::principal("user", "alice").unwrap(),
+            ActionName::parse("auth.login").unwrap(),
+            "session:s-1",
+            Outcome::denied("bad password"),
+        )
+        .with_request_id("req-1")
+        .with_detail("n", 2)
+        .with_detail("ip", "192.0.2.7")
+        .with_detail("tags", json!(["a\n", true, null, 1.5]));
+        let head = ChainHead {
+            next_seq: 1,
+            last_hash: Digest::from_bytes([0x11; 32]),
+        };
+        let record = AuditRecord::seal(&head, draft).unwrap();
+        assert_eq!(
+            hex::encode(record.canonical_bytes().unwrap()),
+            "00000000000000146d616f732e61756469742e7265636f72642e76310000000000000001000001a23c\
+             d11523000000000000000a757365723a616c696365000000000000000a617574682e6c6f67696e0000\
+             00000000000b73657373696f6e3a732d3102000000000000000c6261642070617373776f7264010000\
+             0000000000057265712d3100000000000000357b226970223a223139322e302e322e37222c226e223a\
+             322c2274616773223a5b22615c6e222c747275652c6e756c6c2c312e355d7d11111111111111111111\
+             11111111111111111111111111111111111111111111"
+        );
+        assert_eq!(
+            record.hash.to_hex(),
+            "78f97d61b984beb98afb2c3bd8623e060fb257664affc304a2ce5d352d48fe94"
+        );
+    }
+
     #[test]
     fn field_boundaries_cannot_shift() {
         // The same characters split differently between resource and request id must hash
