@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use foldhash::HashMap;
 
 use crate::bundle::{Bundle, Condition, Effect, Obligation};
-use crate::condition::{CompiledCondition, CompiledTree};
+use crate::condition::{AttributePath, CompiledCondition, CompiledTree};
 use crate::error::{LoadError, LoadErrors};
 use crate::locate::LineIndex;
 use crate::pattern::Pattern;
@@ -223,23 +223,124 @@ impl RoleIndex {
     }
 }
 
+/// Policies by the string value one of their conditions requires.
+///
+/// A policy is indexed by a target selector `eq`/`in` on string values, or by such a
+/// condition at the top of its condition when its target is empty: when the request's
+/// attribute is a string outside those values the policy is not applicable, so it is skipped.
+/// When the attribute is missing or not a string, every policy indexed on it is evaluated
+/// (it may be indeterminate).
+#[derive(Debug, Default)]
+pub(crate) struct PolicyIndex {
+    pub(crate) paths: Vec<IndexedPath>,
+    pub(crate) unindexed: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct IndexedPath {
+    pub(crate) path: AttributePath,
+    pub(crate) by_value: HashMap<Box<str>, Vec<u32>>,
+    pub(crate) all: Vec<u32>,
+}
+
+impl PolicyIndex {
+    fn build(policies: &[PolicyRule]) -> PolicyIndex {
+        // The candidate keys of each policy.
+        let keys: Vec<Vec<(&AttributePath, Vec<&str>)>> = policies
+            .iter()
+            .map(|policy| {
+                let mut keys: Vec<(&AttributePath, Vec<&str>)> = policy
+                    .target
+                    .iter()
+                    .filter_map(|(_, c)| c.required_strings().map(|v| (&c.path, v)))
+                    .collect();
+                if policy.target.is_empty() {
+                    let top: Vec<&CompiledCondition> = match &policy.condition {
+                        Some(CompiledTree::Leaf(c)) => vec![c],
+                        Some(CompiledTree::All(items)) => items
+                            .iter()
+                            .filter_map(|t| match t {
+                                CompiledTree::Leaf(c) => Some(c),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    keys.extend(
+                        top.into_iter()
+                            .filter_map(|c| c.required_strings().map(|v| (&c.path, v))),
+                    );
+                }
+                keys
+            })
+            .collect();
+
+        // Prefer the attribute with the most distinct values across the bundle.
+        let mut distinct: std::collections::HashMap<&AttributePath, HashSet<&str>> =
+            std::collections::HashMap::new();
+        for (path, values) in keys.iter().flatten() {
+            distinct
+                .entry(path)
+                .or_default()
+                .extend(values.iter().copied());
+        }
+
+        let mut index = PolicyIndex::default();
+        for (i, policy_keys) in keys.iter().enumerate() {
+            let id = to_u32(i);
+            let best = policy_keys
+                .iter()
+                .max_by_key(|(path, _)| distinct.get(path).map_or(0, HashSet::len));
+            let Some((path, values)) = best else {
+                index.unindexed.push(id);
+                continue;
+            };
+            let slot = match index.paths.iter().position(|p| &p.path == *path) {
+                Some(slot) => slot,
+                None => {
+                    index.paths.push(IndexedPath {
+                        path: (*path).clone(),
+                        by_value: HashMap::default(),
+                        all: Vec::new(),
+                    });
+                    index.paths.len() - 1
+                }
+            };
+            if let Some(entry) = index.paths.get_mut(slot) {
+                entry.all.push(id);
+                let unique: BTreeSet<&str> = values.iter().copied().collect();
+                for value in unique {
+                    entry.by_value.entry(value.into()).or_default().push(id);
+                }
+            }
+        }
+        index
+    }
+}
+
+/// A bound subject.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    /// Its roles and everything they inherit, sorted.
+    pub(crate) effective: Arc<[RoleId]>,
+    /// Its entry in the bundle's `bindings`.
+    pub(crate) binding: u32,
+}
+
 /// The compiled bundle.
 pub(crate) struct Compiled {
     pub(crate) role_ids: HashMap<Box<str>, RoleId>,
     pub(crate) roles: Vec<CompiledRole>,
     /// Per role, its closure (itself and everything it inherits), sorted; filled on first use.
     pub(crate) closures: Vec<OnceLock<Arc<[RoleId]>>>,
-    /// Subject (`type:id`) to its effective roles, sorted.
-    pub(crate) bindings: HashMap<Box<str>, Arc<[RoleId]>>,
-    /// Subject to the roles bound to it directly, for explanations.
-    pub(crate) direct: HashMap<Box<str>, Vec<RoleId>>,
+    /// Subject (`type:id`) to its effective roles.
+    pub(crate) bindings: HashMap<Box<str>, Bound>,
     pub(crate) permissions: Vec<PermissionRule>,
     pub(crate) acls: Vec<AclRule>,
     pub(crate) acl_by_subject: HashMap<Box<str>, ResourceIndex>,
     pub(crate) acl_by_role: HashMap<RoleId, ResourceIndex>,
     pub(crate) policies: Vec<PolicyRule>,
-    pub(crate) policies_by_action: HashMap<Box<str>, Vec<u32>>,
-    pub(crate) policies_any_action: Vec<u32>,
+    pub(crate) policy_index: PolicyIndex,
 }
 
 /// Collects errors as (path, message) while compiling.
@@ -514,37 +615,39 @@ pub(crate) fn compile(
         role_permissions.push(own);
     }
 
-    // Bindings.
-    let mut direct: HashMap<Box<str>, Vec<RoleId>> = HashMap::default();
-    let mut binding_at: HashMap<&str, usize> = HashMap::default();
+    // Bindings. Effective roles per bound subject; subjects with the same roles share one list.
+    let mut bindings: HashMap<Box<str>, Bound> = HashMap::default();
+    bindings.reserve(bundle.bindings.len());
+    let mut shared: HashMap<Vec<RoleId>, Arc<[RoleId]>> = HashMap::default();
     for (b, binding) in bundle.bindings.iter().enumerate() {
-        let path = format!("bindings[{b}]");
+        let path = || format!("bindings[{b}]");
         if let Err(message) = check_subject(&binding.subject) {
-            errors.push(format!("{path}.subject"), message);
+            errors.push(format!("{}.subject", path()), message);
         } else if binding.subject.starts_with("role:") {
             errors.push(
-                format!("{path}.subject"),
+                format!("{}.subject", path()),
                 format!(
                     "`{}` names a role; bind subjects, and use `inherits` between roles",
                     binding.subject
                 ),
             );
         }
-        if let Some(first) = binding_at.insert(binding.subject.as_str(), b) {
+        if let Some(first) = bindings.get(binding.subject.as_str()) {
             errors.push(
-                format!("{path}.subject"),
+                format!("{}.subject", path()),
                 format!(
-                    "subject `{}` is bound twice (also at bindings[{first}])",
-                    binding.subject
+                    "subject `{}` is bound twice (also at bindings[{}])",
+                    binding.subject, first.binding
                 ),
             );
+            continue;
         }
-        let mut ids = Vec::new();
+        let mut ids = Vec::with_capacity(binding.roles.len());
         for (k, name) in binding.roles.iter().enumerate() {
             match lookup_role(name) {
                 Some(id) => ids.push(id),
                 None => errors.push(
-                    format!("{path}.roles[{k}]"),
+                    format!("{}.roles[{k}]", path()),
                     format!(
                         "subject `{}` is bound to unknown role `{name}`",
                         binding.subject
@@ -554,18 +657,21 @@ pub(crate) fn compile(
         }
         ids.sort_unstable();
         ids.dedup();
-        direct.insert(binding.subject.as_str().into(), ids);
-    }
-
-    // Effective roles per bound subject; subjects with the same roles share one list.
-    let mut shared: HashMap<Vec<RoleId>, Arc<[RoleId]>> = HashMap::default();
-    let mut bindings: HashMap<Box<str>, Arc<[RoleId]>> = HashMap::default();
-    for (subject, ids) in &direct {
-        let effective = shared
-            .entry(ids.clone())
-            .or_insert_with(|| closure_of(&graph, ids.iter().copied()).into())
-            .clone();
-        bindings.insert(subject.clone(), effective);
+        let effective = match shared.get(&ids) {
+            Some(effective) => effective.clone(),
+            None => {
+                let effective: Arc<[RoleId]> = closure_of(&graph, ids.iter().copied()).into();
+                shared.insert(ids, effective.clone());
+                effective
+            }
+        };
+        bindings.insert(
+            binding.subject.as_str().into(),
+            Bound {
+                effective,
+                binding: to_u32(b),
+            },
+        );
     }
 
     // Constraints.
@@ -591,7 +697,9 @@ pub(crate) fn compile(
                             continue;
                         }
                         for (b, binding) in bundle.bindings.iter().enumerate() {
-                            let Some(effective) = bindings.get(binding.subject.as_str()) else {
+                            let Some(Bound { effective, .. }) =
+                                bindings.get(binding.subject.as_str())
+                            else {
                                 continue;
                             };
                             if effective.binary_search(&me).is_ok()
@@ -818,37 +926,18 @@ pub(crate) fn compile(
         .map(|(k, v)| (k, ResourceIndex::build(v)))
         .collect();
 
-    let mut policies_by_action: HashMap<Box<str>, Vec<u32>> = HashMap::default();
-    let mut policies_any_action = Vec::new();
-    for (i, policy) in policies.iter().enumerate() {
-        let names = policy.target.iter().find_map(|(_, c)| c.action_names());
-        match names {
-            Some(names) => {
-                let unique: BTreeSet<&str> = names.into_iter().collect();
-                for name in unique {
-                    policies_by_action
-                        .entry(name.into())
-                        .or_default()
-                        .push(to_u32(i));
-                }
-            }
-            None => policies_any_action.push(to_u32(i)),
-        }
-    }
-
+    let policy_index = PolicyIndex::build(&policies);
     Ok(Compiled {
         role_ids,
         roles,
         closures,
         bindings,
-        direct,
         permissions,
         acls,
         acl_by_subject,
         acl_by_role,
         policies,
-        policies_by_action,
-        policies_any_action,
+        policy_index,
     })
 }
 

@@ -57,7 +57,7 @@ pub struct EvaluatedCondition {
 }
 
 /// Where in the request an attribute lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum AttributePath {
     SubjectType,
     SubjectId,
@@ -441,15 +441,25 @@ impl CompiledCondition {
         }
     }
 
-    /// For the index: the action names this condition restricts `action.name` to, if any.
-    pub(crate) fn action_names(&self) -> Option<Vec<&str>> {
-        if self.path != AttributePath::ActionName {
-            return None;
-        }
+    /// For the policy index: the string values this condition requires (`eq` a string, or `in`
+    /// a list of strings). A request whose attribute is a string outside them makes the
+    /// condition false.
+    pub(crate) fn required_strings(&self) -> Option<Vec<&str>> {
         match &self.test {
             Test::Eq(Value::String(s)) => Some(vec![s.as_str()]),
             Test::In(list) => list.iter().map(Value::as_str).collect(),
             _ => None,
+        }
+    }
+}
+
+impl AttributePath {
+    /// The attribute's value when it is a string; `Err(())` when it is missing or another type.
+    pub(crate) fn resolve_str<'r>(&self, request: &'r Request) -> Result<&'r str, ()> {
+        match self.resolve(request) {
+            Some(Actual::Str(s)) => Ok(s),
+            Some(Actual::Json(Value::String(s))) => Ok(s),
+            _ => Err(()),
         }
     }
 }

@@ -78,69 +78,103 @@ fn result_of(effect: Effect, truth: Truth) -> RuleResult {
     }
 }
 
+/// Which hits determine the outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pick {
+    Nothing,
+    /// The first hit in document order.
+    First,
+    Permits,
+    /// Deny hits, including indeterminate ones.
+    Denies,
+    /// Deny hits that were evaluated.
+    FirmDenies,
+    Indeterminate,
+}
+
+impl Pick {
+    fn takes(self, index: usize, h: &Hit) -> bool {
+        match self {
+            Pick::Nothing => false,
+            Pick::First => index == 0,
+            Pick::Permits => h.effect == Effect::Permit && !h.indeterminate,
+            Pick::Denies => h.effect == Effect::Deny,
+            Pick::FirmDenies => h.effect == Effect::Deny && !h.indeterminate,
+            Pick::Indeterminate => h.indeterminate,
+        }
+    }
+}
+
 /// Combines the hits (sorted by document order) by the bundle's algorithm. Returns the
-/// outcome, the decision and the determining hits.
-fn combine(algorithm: Combining, hits: &[Hit]) -> (Outcome, bool, Vec<Hit>) {
-    let select = |pred: &dyn Fn(&Hit) -> bool| hits.iter().filter(|h| pred(h)).copied().collect();
-    let permits: Vec<Hit> = select(&|h| h.effect == Effect::Permit && !h.indeterminate);
+/// outcome, the decision and which hits determined it.
+fn combine(algorithm: Combining, hits: &[Hit]) -> (Outcome, bool, Pick) {
+    let any = |pick: Pick| hits.iter().enumerate().any(|(i, h)| pick.takes(i, h));
     // Under every algorithm but first-applicable an erroring deny rule still denies:
     // indeterminate never grants, and the bundle fails closed.
-    let denies: Vec<Hit> = select(&|h| h.effect == Effect::Deny);
-    let firm_denies: Vec<Hit> = select(&|h| h.effect == Effect::Deny && !h.indeterminate);
-    let indeterminate: Vec<Hit> = select(&|h| h.indeterminate);
+    let (permits, denies) = (any(Pick::Permits), any(Pick::Denies));
+    let indeterminate = any(Pick::Indeterminate);
 
     match algorithm {
         Combining::DenyOverrides => {
-            if !denies.is_empty() {
-                (Outcome::Deny, false, denies)
-            } else if !permits.is_empty() {
-                (Outcome::Permit, true, permits)
-            } else if !indeterminate.is_empty() {
-                (Outcome::Indeterminate, false, indeterminate)
+            if denies {
+                (Outcome::Deny, false, Pick::Denies)
+            } else if permits {
+                (Outcome::Permit, true, Pick::Permits)
+            } else if indeterminate {
+                (Outcome::Indeterminate, false, Pick::Indeterminate)
             } else {
-                (Outcome::NotApplicable, false, Vec::new())
+                (Outcome::NotApplicable, false, Pick::Nothing)
             }
         }
         Combining::PermitOverrides => {
-            if !permits.is_empty() {
-                (Outcome::Permit, true, permits)
-            } else if !firm_denies.is_empty() {
-                (Outcome::Deny, false, firm_denies)
-            } else if !indeterminate.is_empty() {
-                (Outcome::Indeterminate, false, indeterminate)
+            if permits {
+                (Outcome::Permit, true, Pick::Permits)
+            } else if any(Pick::FirmDenies) {
+                (Outcome::Deny, false, Pick::FirmDenies)
+            } else if indeterminate {
+                (Outcome::Indeterminate, false, Pick::Indeterminate)
             } else {
-                (Outcome::NotApplicable, false, Vec::new())
+                (Outcome::NotApplicable, false, Pick::Nothing)
             }
         }
         Combining::FirstApplicable => match hits.first() {
-            Some(h) if h.indeterminate => (Outcome::Indeterminate, false, vec![*h]),
-            Some(h) if h.effect == Effect::Permit => (Outcome::Permit, true, vec![*h]),
-            Some(h) => (Outcome::Deny, false, vec![*h]),
-            None => (Outcome::NotApplicable, false, Vec::new()),
+            Some(h) if h.indeterminate => (Outcome::Indeterminate, false, Pick::First),
+            Some(h) if h.effect == Effect::Permit => (Outcome::Permit, true, Pick::First),
+            Some(_) => (Outcome::Deny, false, Pick::First),
+            None => (Outcome::NotApplicable, false, Pick::Nothing),
         },
         Combining::DenyUnlessPermit => {
-            if !permits.is_empty() {
-                (Outcome::Permit, true, permits)
-            } else if !denies.is_empty() {
-                (Outcome::Deny, false, denies)
-            } else if !indeterminate.is_empty() {
-                (Outcome::Indeterminate, false, indeterminate)
+            if permits {
+                (Outcome::Permit, true, Pick::Permits)
+            } else if denies {
+                (Outcome::Deny, false, Pick::Denies)
+            } else if indeterminate {
+                (Outcome::Indeterminate, false, Pick::Indeterminate)
             } else {
-                (Outcome::NotApplicable, false, Vec::new())
+                (Outcome::NotApplicable, false, Pick::Nothing)
             }
         }
         Combining::PermitUnlessDeny => {
-            if !denies.is_empty() {
-                (Outcome::Deny, false, denies)
-            } else if !permits.is_empty() {
-                (Outcome::Permit, true, permits)
-            } else if !indeterminate.is_empty() {
-                (Outcome::Indeterminate, true, indeterminate)
+            if denies {
+                (Outcome::Deny, false, Pick::Denies)
+            } else if permits {
+                (Outcome::Permit, true, Pick::Permits)
+            } else if indeterminate {
+                (Outcome::Indeterminate, true, Pick::Indeterminate)
             } else {
-                (Outcome::NotApplicable, true, Vec::new())
+                (Outcome::NotApplicable, true, Pick::Nothing)
             }
         }
     }
+}
+
+/// `type:id`, built without the formatting machinery.
+fn qualified(kind: &str, id: &str) -> String {
+    let mut s = String::with_capacity(kind.len() + 1 + id.len());
+    s.push_str(kind);
+    s.push(':');
+    s.push_str(id);
+    s
 }
 
 impl DecisionPoint {
@@ -173,11 +207,11 @@ impl DecisionPoint {
             return self.explain(request, options);
         }
         let c = &self.compiled;
-        let subject = request.subject.qualified();
-        let resource = request.resource.qualified();
+        let subject = qualified(&request.subject.kind, &request.subject.id);
+        let resource = qualified(&request.resource.kind, &request.resource.id);
         let action = request.action.name.as_str();
 
-        let bound = c.bindings.get(subject.as_str()).map(|r| &**r);
+        let bound = c.bindings.get(subject.as_str()).map(|b| &*b.effective);
         let owned;
         let roles: &[RoleId] = if options.extra_roles.is_empty() {
             bound.unwrap_or_default()
@@ -234,19 +268,30 @@ impl DecisionPoint {
             }
         }
 
-        // Policies whose target can name this action.
-        let by_action = c
-            .policies_by_action
-            .get(action)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for &id in by_action.iter().chain(&c.policies_any_action) {
+        // Policies the index cannot rule out.
+        let mut policy_hit = |id: u32| {
             let Some(policy) = c.policies.get(id as usize) else {
-                continue;
+                return;
             };
             let truth = self.eval_policy(id, request, None);
             hits.extend(hit(policy.seq, RuleRef::Policy(id), policy.effect, truth));
+        };
+        for indexed in &c.policy_index.paths {
+            let candidates = match indexed.path.resolve_str(request) {
+                Ok(value) => indexed
+                    .by_value
+                    .get(value)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+                Err(()) => &indexed.all,
+            };
+            candidates.iter().copied().for_each(&mut policy_hit);
         }
+        c.policy_index
+            .unindexed
+            .iter()
+            .copied()
+            .for_each(&mut policy_hit);
 
         self.respond(request, hits, None)
     }
@@ -382,19 +427,26 @@ impl DecisionPoint {
     }
 
     fn respond(&self, request: &Request, mut hits: Vec<Hit>, trace: Option<Trace>) -> Response {
-        hits.sort_unstable_by_key(|h| h.seq);
+        if hits.len() > 1 {
+            hits.sort_unstable_by_key(|h| h.seq);
+        }
         let algorithm = self.bundle.combining;
-        let (outcome, decision, determining_hits) = combine(algorithm, &hits);
+        let (outcome, decision, pick) = combine(algorithm, &hits);
         let decided = if decision {
             Effect::Permit
         } else {
             Effect::Deny
         };
 
-        let mut determining = Vec::with_capacity(determining_hits.len());
-        let mut reasons = Vec::with_capacity(determining_hits.len().max(1));
+        let count = hits
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| pick.takes(*i, h))
+            .count();
+        let mut determining = Vec::with_capacity(count);
+        let mut reasons = Vec::with_capacity(count.max(1));
         let mut obligations: Vec<Obligation> = Vec::new();
-        for h in &determining_hits {
+        for (_, h) in hits.iter().enumerate().filter(|(i, h)| pick.takes(*i, h)) {
             let (kind, id, reason) = self.rule_info(h.rule);
             determining.push(Determining {
                 kind,
@@ -433,7 +485,7 @@ impl DecisionPoint {
                 );
             }
         }
-        if determining_hits.is_empty() {
+        if count == 0 {
             reasons.push(
                 match algorithm {
                     Combining::PermitUnlessDeny => {
@@ -466,18 +518,24 @@ impl DecisionPoint {
     /// the same as the indexed path's.
     fn explain(&self, request: &Request, options: &DecisionOptions) -> Response {
         let c = &self.compiled;
-        let subject = request.subject.qualified();
-        let resource = request.resource.qualified();
+        let subject = qualified(&request.subject.kind, &request.subject.id);
+        let resource = qualified(&request.resource.kind, &request.resource.id);
         let action = request.action.name.as_str();
 
         // Roles and how the subject got each.
         let mut traced_roles: Vec<TracedRole> = Vec::new();
         let mut seen: HashSet<RoleId> = HashSet::new();
         let mut queue: VecDeque<RoleId> = VecDeque::new();
-        let direct = c
-            .direct
+        let direct: Vec<RoleId> = c
+            .bindings
             .get(subject.as_str())
-            .map(Vec::as_slice)
+            .and_then(|b| self.bundle.bindings.get(b.binding as usize))
+            .map(|b| {
+                b.roles
+                    .iter()
+                    .filter_map(|n| c.role_ids.get(n.as_str()).copied())
+                    .collect()
+            })
             .unwrap_or_default();
         let mut unknown_extra = Vec::new();
         let extra = options.extra_roles.iter().filter_map(|name| {
