@@ -72,7 +72,7 @@ fn check(args: CheckArgs) -> Result<ExitCode, Failure> {
     let request: Request = serde_json::from_str(&text)
         .map_err(|e| Failure::bad_input(format!("{origin}:{}: invalid request: {e}", e.line())))?;
     let response = point.decide_with(&request, &options);
-    println!("{}", to_json(&response, true));
+    outln!("{}", to_json(&response, true));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -89,7 +89,7 @@ fn check_lines(
             continue;
         }
         match serde_json::from_str::<Request>(line) {
-            Ok(request) => println!("{}", to_json(&point.decide_with(&request, options), false)),
+            Ok(request) => outln!("{}", to_json(&point.decide_with(&request, options), false)),
             Err(e) => {
                 bad += 1;
                 eprintln!("{}:{}: invalid request: {e}", path.display(), n + 1);

@@ -5,6 +5,13 @@ use std::process::ExitCode;
 
 use maos_policy::{DecisionPoint, LoadErrors};
 
+/// `println!` that does not panic on a closed pipe (see [`out`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::out(&format!($($arg)*))
+    };
+}
+
 pub mod authz;
 pub mod policy;
 
@@ -34,6 +41,16 @@ impl Failure {
                 ExitCode::from(EXIT_BAD_INPUT)
             }
         }
+    }
+}
+
+/// Prints one line on stdout. A closed pipe (`maos ... | head`) ends the program quietly
+/// instead of panicking like `println!`.
+pub fn out(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{line}").is_err() {
+        std::process::exit(0);
     }
 }
 

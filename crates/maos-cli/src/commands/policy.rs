@@ -51,7 +51,7 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode, Failure> {
             Ok(point) => {
                 let b = point.bundle();
                 let entries: usize = b.acls.iter().map(|a| a.entries.len()).sum();
-                println!(
+                outln!(
                     "{}: valid ({} roles, {} bindings, {} ACL entries, {} policies, {} tests, {})",
                     file.display(),
                     b.roles.len(),
@@ -88,7 +88,7 @@ fn analyze(files: &[PathBuf], json: bool) -> Result<ExitCode, Failure> {
             .iter()
             .map(|(file, f)| serde_json::json!({"file": file, "finding": f}))
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        outln!("{}", serde_json::Value::Array(list));
     } else {
         for (file, f) in &all {
             let at = match f.location.line {
@@ -97,9 +97,9 @@ fn analyze(files: &[PathBuf], json: bool) -> Result<ExitCode, Failure> {
             };
             let kind = serde_json::to_value(f.kind).ok();
             let kind = kind.as_ref().and_then(|k| k.as_str()).unwrap_or("finding");
-            println!("{at}: warning[{kind}]: {}: {}", f.location.path, f.message);
+            outln!("{at}: warning[{kind}]: {}: {}", f.location.path, f.message);
         }
-        println!("{} warnings", all.len());
+        outln!("{} warnings", all.len());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -121,10 +121,10 @@ fn test(files: &[PathBuf]) -> Result<ExitCode, Failure> {
             let word = |b: bool| if b { "allow" } else { "deny" };
             if outcome.passed {
                 passed += 1;
-                println!("ok   {}: {}", file.display(), outcome.name);
+                outln!("ok   {}: {}", file.display(), outcome.name);
             } else {
                 failed += 1;
-                println!(
+                outln!(
                     "FAIL {}: {}: expected {}, got {} ({})",
                     file.display(),
                     outcome.name,
@@ -135,7 +135,7 @@ fn test(files: &[PathBuf]) -> Result<ExitCode, Failure> {
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     Ok(if broken {
         ExitCode::from(EXIT_BAD_INPUT)
     } else if failed > 0 {
