@@ -397,11 +397,11 @@ impl Bundle {
     /// This checks the structure only (field names, types, operator and kind names); the
     /// meaning is checked by [`crate::DecisionPoint::compile`].
     pub fn parse(source: &str, origin: &str) -> Result<Bundle, LoadErrors> {
-        let trimmed = source.trim_start_matches('\u{feff}').trim_start();
-        let result = if trimmed.starts_with('{') {
-            parse_json(trimmed)
+        let body = source.strip_prefix('\u{feff}').unwrap_or(source);
+        let result = if body.trim_start().starts_with('{') {
+            parse_json(body)
         } else {
-            parse_yaml(source)
+            parse_yaml(body)
         };
         result.map_err(|(path, line, message)| {
             // A path without a line: look the line up in the source.
@@ -581,6 +581,13 @@ tests:
         assert_eq!(e.path, "combining");
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("most-specific"));
+    }
+
+    #[test]
+    fn json_lines_count_leading_blank_lines_and_a_bom() {
+        let source = "\u{feff}\n\n{\n \"version\": 1,\n \"rolez\": []\n}";
+        let errors = Bundle::parse(source, "b.json").unwrap_err();
+        assert_eq!(errors.errors[0].line, Some(5), "{errors}");
     }
 
     #[test]
