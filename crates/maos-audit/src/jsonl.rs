@@ -17,6 +17,11 @@ use crate::verify::{VerifyError, VerifyReport, verify};
 /// Longest line accepted, in bytes (without the line break).
 pub const MAX_LINE_LEN: usize = 1 << 20;
 
+/// How record lines start as this crate writes them.
+const RECORD_PREFIX: &str = r#"{"type":"record","#;
+/// How checkpoint lines start as this crate writes them.
+const CHECKPOINT_PREFIX: &str = r#"{"type":"checkpoint","#;
+
 /// One line of an export.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -57,14 +62,12 @@ pub fn parse_line(text: &str, line: u64) -> Result<LogLine, LineError> {
     // Lines as this crate writes them start with their type. Parsing the rest straight into the
     // record or checkpoint skips the buffering that a tagged enum needs. Both paths accept the
     // same lines: the type member is simply gone, and a second one is an unknown field.
-    const RECORD: &str = r#"{"type":"record","#;
-    const CHECKPOINT: &str = r#"{"type":"checkpoint","#;
-    if let Some(rest) = text.strip_prefix(RECORD) {
+    if let Some(rest) = text.strip_prefix(RECORD_PREFIX) {
         return serde_json::from_str(&format!("{{{rest}"))
             .map(LogLine::Record)
             .map_err(error);
     }
-    if let Some(rest) = text.strip_prefix(CHECKPOINT) {
+    if let Some(rest) = text.strip_prefix(CHECKPOINT_PREFIX) {
         return serde_json::from_str(&format!("{{{rest}"))
             .map(LogLine::Checkpoint)
             .map_err(error);
@@ -133,10 +136,9 @@ impl<R: BufRead> LogReader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for LogReader<R> {
-    type Item = Result<LogLine, LineError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: BufRead> LogReader<R> {
+    /// The next non-blank line and its number, without parsing it.
+    fn next_text(&mut self) -> Option<Result<(u64, &str), LineError>> {
         loop {
             if self.failed {
                 return None;
@@ -180,17 +182,29 @@ impl<R: BufRead> Iterator for LogReader<R> {
                 }));
             }
 
-            let Ok(text) = std::str::from_utf8(&self.buffer) else {
-                return Some(Err(LineError {
-                    line,
-                    problem: LineProblem::NotUtf8,
-                }));
-            };
-            if text.trim().is_empty() {
-                continue;
+            if !self.buffer.iter().all(u8::is_ascii_whitespace) {
+                break;
             }
-            return Some(parse_line(text, line));
         }
+        let line = self.line;
+        let Ok(text) = std::str::from_utf8(&self.buffer) else {
+            return Some(Err(LineError {
+                line,
+                problem: LineProblem::NotUtf8,
+            }));
+        };
+        Some(Ok((line, text)))
+    }
+}
+
+impl<R: BufRead> Iterator for LogReader<R> {
+    type Item = Result<LogLine, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.next_text()? {
+            Ok((line, text)) => parse_line(text, line),
+            Err(error) => Err(error),
+        })
     }
 }
 
@@ -203,11 +217,18 @@ pub fn records<R: BufRead>(reader: R) -> impl Iterator<Item = Result<AuditRecord
     })
 }
 
-/// The checkpoints of an export, in file order. Fails on the first bad line of any type.
+/// The checkpoints of an export, in file order. Lines that start as this crate writes records
+/// (`{"type":"record",`) are skipped unparsed, since [`parse_line`] reads them as records or
+/// not at all; every other line must parse, and the first that does not is the error.
 pub fn checkpoints<R: BufRead>(reader: R) -> Result<Vec<Checkpoint>, LineError> {
+    let mut reader = LogReader::new(reader);
     let mut found = Vec::new();
-    for item in LogReader::new(reader) {
-        if let LogLine::Checkpoint(checkpoint) = item? {
+    while let Some(item) = reader.next_text() {
+        let (line, text) = item?;
+        if text.starts_with(RECORD_PREFIX) {
+            continue;
+        }
+        if let LogLine::Checkpoint(checkpoint) = parse_line(text, line)? {
             found.push(checkpoint);
         }
     }

@@ -366,3 +366,21 @@ fn lines_in_another_member_order_read_the_same_and_unknown_members_are_refused()
         assert!(jsonl::parse_line(&bad, 1).is_err(), "accepted {bad}");
     }
 }
+
+#[test]
+fn a_broken_record_line_is_reported_by_the_record_pass() {
+    let export = export();
+    let mut lines: Vec<String> = export.text.lines().map(str::to_owned).collect();
+    lines[2] = r#"{"type":"record","seq":2}"#.to_owned();
+    let text = lines.join("\n");
+    // The checkpoint pass skips record lines unread...
+    assert_eq!(
+        jsonl::checkpoints(text.as_bytes()).unwrap(),
+        export.checkpoints
+    );
+    // ...and the record pass stops at this one, naming its line.
+    let error =
+        jsonl::verify_export(text.as_bytes(), text.as_bytes(), &export.public, |_| {}).unwrap_err();
+    assert!(error.to_string().contains("line 3"), "{error}");
+    assert!(error.tamper().is_none());
+}
