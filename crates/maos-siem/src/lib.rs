@@ -1,0 +1,7 @@
+//! Detection for MAOS Security: log parsing into [`maos_core::SecurityEvent`]s, Sigma rules and
+//! correlations, and the per-event [`Detector`] the server calls.
+//!
+//! Pure: no network, no storage. Reading rule files and the offline scanner's input is the
+//! only file access.
+
+pub mod parse;
