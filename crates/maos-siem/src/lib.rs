@@ -4,4 +4,12 @@
 //! Pure: no network, no storage. Reading rule files and the offline scanner's input is the
 //! only file access.
 
+pub mod correlate;
+pub mod detector;
 pub mod parse;
+pub mod rules;
+
+pub use correlate::{Correlator, correlation_id_for};
+pub use detector::{Detector, DetectorConfig, HitKind, RuleHit};
+pub use rules::{RuleDirError, RuleFiles, RuleLoadError};
+pub mod ingest;

@@ -409,10 +409,7 @@ fn from_positions(s: &str) -> impl DoubleEndedIterator<Item = usize> + '_ {
 }
 
 /// `USER from HOST TAIL` with the user greedy (`.*`): the last ` from ` that fits.
-fn user_from_greedy(
-    s: &str,
-    tail_ok: impl Fn(&str) -> bool + Copy,
-) -> Option<(&str, HostPort)> {
+fn user_from_greedy(s: &str, tail_ok: impl Fn(&str) -> bool + Copy) -> Option<(&str, HostPort)> {
     for i in from_positions(s).rev() {
         let after = s.get(i + 6..)?;
         if let Some(h) = host_then(after, tail_ok) {
@@ -424,10 +421,7 @@ fn user_from_greedy(
 
 /// The same with a lazy user (`.*?`): the first ` from ` that fits. The user may be empty
 /// (`Invalid user  from ...`).
-fn user_from_lazy(
-    s: &str,
-    tail_ok: impl Fn(&str) -> bool + Copy,
-) -> Option<(&str, HostPort)> {
+fn user_from_lazy(s: &str, tail_ok: impl Fn(&str) -> bool + Copy) -> Option<(&str, HostPort)> {
     if let Some(after) = s.strip_prefix("from ")
         && let Some(h) = host_then(after, tail_ok)
     {
@@ -545,10 +539,7 @@ fn disconnect_from(s: &str) -> Option<(Host, Option<u16>, &str)> {
 
 /// `(Connection (closed|reset)|Disconnected) (by|from)[ (invalid|authenticating) user U] HOST`
 /// followed by a tail `tail_ok` accepts; the user is lazy, so the first host that fits wins.
-fn closed_by(
-    content: &str,
-    tail_ok: fn(&str) -> bool,
-) -> Option<(Option<String>, HostPort)> {
+fn closed_by(content: &str, tail_ok: fn(&str) -> bool) -> Option<(Option<String>, HostPort)> {
     let rest = content
         .strip_prefix("Connection closed by ")
         .or_else(|| content.strip_prefix("Connection reset by "))
