@@ -6,7 +6,18 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use maos_policy::{Finding, analyze_source};
 
-use super::{EXIT_BAD_INPUT, EXIT_FAILED, Failure, error_lines, load_bundle, read_file};
+use std::path::Path;
+
+use maos_policy::DecisionPoint;
+
+use super::{EXIT_BAD_INPUT, EXIT_FAILED, Failure, error_lines, read_file};
+
+/// Reads and loads a bundle; an unreadable file stops the command, an invalid bundle gives
+/// its error lines so that the other files are still checked.
+fn load_checked(file: &Path) -> Result<Result<DecisionPoint, Vec<String>>, Failure> {
+    let source = read_file(file)?;
+    Ok(DecisionPoint::load(&source, &file.display().to_string()).map_err(|e| error_lines(&e)))
+}
 
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
@@ -47,7 +58,7 @@ pub fn run(args: PolicyArgs) -> Result<ExitCode, Failure> {
 fn validate(files: &[PathBuf]) -> Result<ExitCode, Failure> {
     let mut errors = Vec::new();
     for file in files {
-        match load_bundle(file) {
+        match load_checked(file)? {
             Ok(point) => {
                 let b = point.bundle();
                 let entries: usize = b.acls.iter().map(|a| a.entries.len()).sum();
@@ -62,7 +73,7 @@ fn validate(files: &[PathBuf]) -> Result<ExitCode, Failure> {
                     b.combining.as_str()
                 );
             }
-            Err(Failure::BadInput(lines)) => errors.extend(lines),
+            Err(lines) => errors.extend(lines),
         }
     }
     if errors.is_empty() {
@@ -76,7 +87,9 @@ fn analyze(files: &[PathBuf], json: bool) -> Result<ExitCode, Failure> {
     let mut all: Vec<(String, Finding)> = Vec::new();
     for file in files {
         // Analysis is for valid bundles: report load errors as such.
-        load_bundle(file)?;
+        if let Err(lines) = load_checked(file)? {
+            return Err(Failure::BadInput(lines));
+        }
         let origin = file.display().to_string();
         let source = read_file(file)?;
         let findings = analyze_source(&source, &origin)
@@ -107,9 +120,9 @@ fn analyze(files: &[PathBuf], json: bool) -> Result<ExitCode, Failure> {
 fn test(files: &[PathBuf]) -> Result<ExitCode, Failure> {
     let (mut passed, mut failed, mut broken) = (0usize, 0usize, false);
     for file in files {
-        let point = match load_bundle(file) {
+        let point = match load_checked(file)? {
             Ok(point) => point,
-            Err(Failure::BadInput(lines)) => {
+            Err(lines) => {
                 for line in lines {
                     eprintln!("{line}");
                 }
