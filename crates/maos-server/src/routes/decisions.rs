@@ -1,0 +1,333 @@
+//! The decision APIs: `/v1/authorize`, `/v1/authorize/batch`, and OpenID AuthZEN 1.0.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use maos_core::{Action, Request, Resource, Subject};
+use maos_policy::{DecisionOptions, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::auth::Credentials;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+/// The decision APIs' own resource in the default bundle.
+const DECISIONS: &str = "decisions";
+
+pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
+    Credentials {
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeQuery {
+    /// Add a trace of every role, rule and condition considered.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// Decide one request.
+#[utoipa::path(
+    post, path = "/v1/authorize", tag = "decisions",
+    params(("explain" = Option<bool>, Query, description = "include a trace")),
+    request_body(content = crate::openapi::RequestDoc, description = "an AuthZEN-shaped request"),
+    responses(
+        (status = 200, description = "the decision", body = crate::openapi::ResponseDoc),
+        (status = 400, description = "malformed request", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "the caller may not ask for decisions", body = crate::openapi::ErrorDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<AuthorizeQuery>,
+    ApiJson(request): ApiJson<Request>,
+) -> Result<Json<Response>, ApiError> {
+    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let options = DecisionOptions {
+        extra_roles: Vec::new(),
+        explain: query.explain,
+    };
+    Ok(Json(state.decide(request, &options)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    pub requests: Vec<Request>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchResponse {
+    pub responses: Vec<Response>,
+}
+
+/// Decide several requests, answered in order.
+#[utoipa::path(
+    post, path = "/v1/authorize/batch", tag = "decisions",
+    params(("explain" = Option<bool>, Query, description = "include traces")),
+    request_body(content = crate::openapi::BatchRequestDoc),
+    responses(
+        (status = 200, description = "one response per request, in order", body = crate::openapi::BatchResponseDoc),
+        (status = 400, description = "malformed request, or more than `server.max_batch` requests", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
+        (status = 403, description = "the caller may not ask for decisions", body = crate::openapi::ErrorDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn authorize_batch(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<AuthorizeQuery>,
+    ApiJson(batch): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    check_batch_size(&state, batch.requests.len())?;
+    let options = DecisionOptions {
+        extra_roles: Vec::new(),
+        explain: query.explain,
+    };
+    let responses = batch
+        .requests
+        .into_iter()
+        .map(|r| state.decide(r, &options))
+        .collect();
+    Ok(Json(BatchResponse { responses }))
+}
+
+fn check_batch_size(state: &AppState, len: usize) -> Result<(), ApiError> {
+    let max = state.config.server.max_batch;
+    if len > max {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("{len} requests in one batch; at most {max} are accepted"),
+        ));
+    }
+    Ok(())
+}
+
+/// An AuthZEN evaluation: the same shape as the engine's request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    pub subject: Subject,
+    pub resource: Resource,
+    pub action: Action,
+    #[serde(default)]
+    pub context: Map<String, Value>,
+}
+
+/// An AuthZEN evaluation answer: the decision, and why in `context`.
+#[derive(Debug, Serialize)]
+pub struct EvaluationResponse {
+    pub decision: bool,
+    pub context: Value,
+}
+
+impl From<Response> for EvaluationResponse {
+    fn from(response: Response) -> Self {
+        EvaluationResponse {
+            decision: response.decision,
+            context: json!({
+                "determining": response.determining,
+                "obligations": response.obligations,
+                "reasons": response.reasons,
+            }),
+        }
+    }
+}
+
+/// AuthZEN 1.0 access evaluation.
+#[utoipa::path(
+    post, path = "/access/v1/evaluation", tag = "authzen",
+    request_body(content = crate::openapi::RequestDoc),
+    responses(
+        (status = 200, description = "the decision", body = crate::openapi::EvaluationDoc),
+        (status = 400, description = "malformed request", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn evaluation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(evaluation): ApiJson<Evaluation>,
+) -> Result<Json<EvaluationResponse>, ApiError> {
+    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let request = Request {
+        subject: evaluation.subject,
+        resource: evaluation.resource,
+        action: evaluation.action,
+        context: evaluation.context,
+    };
+    Ok(Json(
+        state.decide(request, &DecisionOptions::default()).into(),
+    ))
+}
+
+/// One item of an AuthZEN evaluations request; missing parts come from the top level.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialEvaluation {
+    pub subject: Option<Subject>,
+    pub resource: Option<Resource>,
+    pub action: Option<Action>,
+    pub context: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationsRequest {
+    pub subject: Option<Subject>,
+    pub resource: Option<Resource>,
+    pub action: Option<Action>,
+    pub context: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub evaluations: Vec<PartialEvaluation>,
+    #[serde(default)]
+    pub options: EvaluationsOptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EvaluationsOptions {
+    #[serde(default)]
+    pub evaluations_semantic: Semantic,
+    /// Other options are accepted and ignored, as AuthZEN asks.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Semantic {
+    #[default]
+    ExecuteAll,
+    DenyOnFirstDeny,
+    PermitOnFirstPermit,
+}
+
+/// AuthZEN 1.0 access evaluations (batch).
+#[utoipa::path(
+    post, path = "/access/v1/evaluations", tag = "authzen",
+    request_body(content = crate::openapi::EvaluationsRequestDoc),
+    responses(
+        (status = 200, description = "`{\"evaluations\": [...]}`, or one decision when the request has no `evaluations`", body = crate::openapi::EvaluationsDoc),
+        (status = 400, description = "malformed request or missing subject/resource/action", body = crate::openapi::ErrorDoc),
+        (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn evaluations(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EvaluationsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let semantic = body.options.evaluations_semantic;
+
+    // Without `evaluations`, this is a single evaluation (AuthZEN's backwards compatibility).
+    if body.evaluations.is_empty() {
+        let request = complete(&body, &PartialEvaluation::default(), 0)?;
+        let answer: EvaluationResponse = state.decide(request, &DecisionOptions::default()).into();
+        return Ok(Json(json!(answer)));
+    }
+
+    check_batch_size(&state, body.evaluations.len())?;
+    // Every item is checked before any is decided: a malformed item fails the whole call.
+    let requests = body
+        .evaluations
+        .iter()
+        .enumerate()
+        .map(|(i, item)| complete(&body, item, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        let answer: EvaluationResponse = state.decide(request, &DecisionOptions::default()).into();
+        let stop = match semantic {
+            Semantic::ExecuteAll => false,
+            Semantic::DenyOnFirstDeny => !answer.decision,
+            Semantic::PermitOnFirstPermit => answer.decision,
+        };
+        answers.push(answer);
+        if stop {
+            break;
+        }
+    }
+    Ok(Json(json!({ "evaluations": answers })))
+}
+
+fn complete(
+    top: &EvaluationsRequest,
+    item: &PartialEvaluation,
+    index: usize,
+) -> Result<Request, ApiError> {
+    let missing = |what: &str| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("evaluations[{index}]: no `{what}` in the item or at the top level"),
+        )
+    };
+    Ok(Request {
+        subject: item
+            .subject
+            .clone()
+            .or_else(|| top.subject.clone())
+            .ok_or_else(|| missing("subject"))?,
+        resource: item
+            .resource
+            .clone()
+            .or_else(|| top.resource.clone())
+            .ok_or_else(|| missing("resource"))?,
+        action: item
+            .action
+            .clone()
+            .or_else(|| top.action.clone())
+            .ok_or_else(|| missing("action"))?,
+        context: item
+            .context
+            .clone()
+            .or_else(|| top.context.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// AuthZEN policy decision point metadata.
+#[utoipa::path(
+    get, path = "/.well-known/authzen-configuration", tag = "authzen",
+    responses((status = 200, description = "the PDP's endpoints"))
+)]
+pub async fn authzen_configuration(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    let base = if state.config.server.public_url.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+            .map_or_else(|| state.config.server.listen.to_string(), str::to_owned);
+        format!("http://{host}")
+    } else {
+        state
+            .config
+            .server
+            .public_url
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    Json(json!({
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
+        "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
+    }))
+}

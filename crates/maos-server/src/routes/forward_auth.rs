@@ -1,0 +1,598 @@
+//! Forward authentication for reverse proxies: nginx `auth_request`, Traefik ForwardAuth, Envoy
+//! ext_authz over HTTP (and, in `grpc.rs`, over gRPC).
+//!
+//! The proxy asks about the request it is about to forward. The answer is exactly 200 (allow,
+//! with identity headers), 401 with `WWW-Authenticate` (no or bad credentials) or 403 (denied,
+//! including requests no configured route covers). Headers describing the original request are
+//! believed only from `forward_auth.trusted_proxies`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use maos_core::{Action, Request, Resource};
+use maos_policy::DecisionOptions;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{AuthOutcome, Caller, Credentials};
+use crate::config::RouteConfig;
+use crate::state::{AppState, decision_label};
+
+/// One segment of a route's path pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    /// `{name}`: one whole segment.
+    Capture(String),
+    /// `{*name}`: the rest of the path, one or more segments.
+    Rest(String),
+}
+
+/// A path pattern such as `/documents/{id}` or `/files/{*path}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    pub fn parse(source: &str) -> Result<PathPattern, String> {
+        let Some(rest) = source.strip_prefix('/') else {
+            return Err(format!("path `{source}` must start with `/`"));
+        };
+        let mut segments = Vec::new();
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
+        let count = parts.len();
+        for (i, part) in parts.into_iter().enumerate() {
+            let segment = if let Some(name) =
+                part.strip_prefix("{*").and_then(|p| p.strip_suffix('}'))
+            {
+                if i + 1 != count {
+                    return Err(format!(
+                        "path `{source}`: `{{*{name}}}` must be the last segment"
+                    ));
+                }
+                Segment::Rest(valid_name(source, name)?)
+            } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Segment::Capture(valid_name(source, name)?)
+            } else if part.contains(['{', '}']) {
+                return Err(format!(
+                    "path `{source}`: a segment is either literal or `{{name}}`"
+                ));
+            } else if part.is_empty() {
+                return Err(format!("path `{source}` has an empty segment"));
+            } else {
+                Segment::Literal(part.to_owned())
+            };
+            segments.push(segment);
+        }
+        Ok(PathPattern {
+            source: source.to_owned(),
+            segments,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Names of the captures, in order.
+    pub fn captures(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Capture(name) | Segment::Rest(name) => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// The captures when `path` (without query) matches.
+    fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, &'p str)>> {
+        let rest = path.strip_prefix('/')?;
+        let parts: Vec<&str> = if rest.is_empty() {
+            Vec::new()
+        } else {
+            rest.split('/').collect()
+        };
+        let mut captures = Vec::new();
+        let mut offset = 1;
+        for (i, segment) in self.segments.iter().enumerate() {
+            match segment {
+                Segment::Rest(name) => {
+                    let tail = path.get(offset..)?;
+                    if tail.is_empty() {
+                        return None;
+                    }
+                    captures.push((name.as_str(), tail));
+                    return Some(captures);
+                }
+                Segment::Literal(literal) => {
+                    if parts.get(i) != Some(&literal.as_str()) {
+                        return None;
+                    }
+                }
+                Segment::Capture(name) => {
+                    let value = parts.get(i).copied().filter(|v| !v.is_empty())?;
+                    captures.push((name.as_str(), value));
+                }
+            }
+            offset += parts.get(i).map_or(0, |p| p.len() + 1);
+        }
+        (parts.len() == self.segments.len()).then_some(captures)
+    }
+}
+
+fn valid_name(source: &str, name: &str) -> Result<String, String> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("path `{source}`: invalid capture name `{name}`"))
+    }
+}
+
+/// A resource template such as `document:{id}`: literal text and `{name}` placeholders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceTemplate {
+    source: String,
+    parts: Vec<(bool, String)>,
+}
+
+impl ResourceTemplate {
+    pub fn parse(source: &str) -> Result<ResourceTemplate, String> {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(open) = rest.find('{') {
+            let (literal, after) = rest.split_at(open);
+            let close = after
+                .find('}')
+                .ok_or_else(|| format!("resource `{source}`: unclosed `{{`"))?;
+            let name = after.get(1..close).unwrap_or_default();
+            if !literal.is_empty() {
+                parts.push((false, literal.to_owned()));
+            }
+            parts.push((true, valid_name(source, name)?));
+            rest = after.get(close + 1..).unwrap_or_default();
+        }
+        if !rest.is_empty() {
+            parts.push((false, rest.to_owned()));
+        }
+        let type_part = parts.first().filter(|(placeholder, _)| !placeholder);
+        if type_part.is_none_or(|(_, text)| text.find(':').is_none_or(|colon| colon == 0)) {
+            return Err(format!(
+                "resource `{source}` must start with a literal `type:`"
+            ));
+        }
+        Ok(ResourceTemplate {
+            source: source.to_owned(),
+            parts,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    pub fn placeholders(&self) -> impl Iterator<Item = &str> {
+        self.parts
+            .iter()
+            .filter(|(p, _)| *p)
+            .map(|(_, name)| name.as_str())
+    }
+
+    fn render(&self, captures: &[(&str, &str)]) -> Resource {
+        let mut text = String::new();
+        for (placeholder, part) in &self.parts {
+            if *placeholder {
+                let value = captures
+                    .iter()
+                    .find(|(name, _)| name == part)
+                    .map_or("", |(_, v)| v);
+                text.push_str(value);
+            } else {
+                text.push_str(part);
+            }
+        }
+        match text.split_once(':') {
+            Some((kind, id)) => Resource::new(kind, id),
+            None => Resource::new(text, ""),
+        }
+    }
+}
+
+/// The configured routes, in order.
+#[derive(Clone, Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<RouteConfig>,
+}
+
+impl RouteTable {
+    pub fn new(routes: &[RouteConfig]) -> Self {
+        Self {
+            routes: routes.to_vec(),
+        }
+    }
+
+    /// The resource and action of the first route matching the request.
+    pub fn resolve(&self, method: &str, host: &str, path: &str) -> Option<(Resource, String)> {
+        let host = strip_port(host);
+        self.routes.iter().find_map(|route| {
+            if route.method != "*" && !route.method.eq_ignore_ascii_case(method) {
+                return None;
+            }
+            if !route.host.is_empty() && !route.host.eq_ignore_ascii_case(host) {
+                return None;
+            }
+            let captures = route.path.matches(path)?;
+            Some((route.resource.render(&captures), route.action.clone()))
+        })
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| h.trim_start_matches('['));
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// Paths that a proxy or upstream may resolve differently from the route table are refused
+/// instead of matched: dot segments, encoded slashes, dots and backslashes.
+fn suspicious(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    path.split('/')
+        .any(|segment| segment == "." || segment == "..")
+        || path.contains('\\')
+        || lower.contains("%2f")
+        || lower.contains("%2e")
+        || lower.contains("%5c")
+        || path.contains("//")
+}
+
+/// What a proxy asks about.
+#[derive(Debug)]
+pub struct ForwardQuery<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    /// Path and query as sent by the client.
+    pub uri: &'a str,
+    pub proto: &'a str,
+    pub client_ip: Option<IpAddr>,
+    pub credentials: Credentials<'a>,
+}
+
+/// The answer, before it is shaped for one proxy protocol.
+#[derive(Debug)]
+pub enum ForwardOutcome {
+    Allow(Arc<Caller>),
+    Unauthenticated { invalid: bool },
+    Deny { reason: String },
+}
+
+impl AppState {
+    /// Decides a proxied request: authenticate, map the route, ask the engine.
+    pub fn forward_decision(&self, query: &ForwardQuery<'_>) -> ForwardOutcome {
+        let caller = match self.authenticator.authenticate(&query.credentials) {
+            AuthOutcome::Authenticated(caller) => caller,
+            AuthOutcome::Missing => return ForwardOutcome::Unauthenticated { invalid: false },
+            AuthOutcome::Invalid => return ForwardOutcome::Unauthenticated { invalid: true },
+        };
+        let path = query.uri.split(['?', '#']).next().unwrap_or_default();
+        if suspicious(path) {
+            return ForwardOutcome::Deny {
+                reason: "ambiguous path".into(),
+            };
+        }
+        let Some((resource, action)) = self.routes.resolve(query.method, query.host, path) else {
+            return ForwardOutcome::Deny {
+                reason: "no route covers this request".into(),
+            };
+        };
+
+        let mut context = Map::new();
+        context.insert("method".into(), Value::String(query.method.to_owned()));
+        context.insert("path".into(), Value::String(path.to_owned()));
+        context.insert("host".into(), Value::String(query.host.to_owned()));
+        context.insert("proto".into(), Value::String(query.proto.to_owned()));
+        if let Some(ip) = query.client_ip {
+            context.insert("ip".into(), Value::String(ip.to_string()));
+        }
+        let request = Request {
+            subject: caller.subject.clone(),
+            resource,
+            action: Action::new(action),
+            context,
+        };
+        let options = DecisionOptions {
+            extra_roles: caller.roles.clone(),
+            explain: false,
+        };
+        let response = self.decide(request, &options);
+        tracing::debug!(
+            principal.id = %caller.subject.qualified(),
+            decision = decision_label(response.decision),
+            "forward_auth.decided"
+        );
+        if response.decision {
+            ForwardOutcome::Allow(caller)
+        } else {
+            ForwardOutcome::Deny {
+                reason: response
+                    .reasons
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "denied".into()),
+            }
+        }
+    }
+
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        self.config
+            .forward_auth
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&ip))
+    }
+}
+
+/// The identity headers of an allowed request.
+pub fn identity_headers(caller: &Caller) -> [(&'static str, String); 3] {
+    [
+        ("x-maos-subject", caller.subject.qualified()),
+        ("x-maos-subject-type", caller.subject.kind.clone()),
+        ("x-maos-subject-id", caller.subject.id.clone()),
+    ]
+}
+
+fn outcome_response(state: &AppState, outcome: ForwardOutcome) -> Response {
+    match outcome {
+        ForwardOutcome::Allow(caller) => {
+            let mut response = StatusCode::OK.into_response();
+            for (name, value) in identity_headers(&caller) {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response
+                        .headers_mut()
+                        .insert(HeaderName::from_static(name), value);
+                }
+            }
+            response
+        }
+        ForwardOutcome::Unauthenticated { invalid } => {
+            crate::error::ApiError::unauthenticated(&state.config.forward_auth.realm, invalid)
+                .into_response()
+        }
+        ForwardOutcome::Deny { reason } => {
+            let body = json!({"error": {"code": "forbidden", "message": reason}}).to_string();
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client address: from `X-Forwarded-For`/`X-Real-IP` when the peer is a trusted proxy.
+fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: bool) -> Option<IpAddr> {
+    if !trusted {
+        return Some(peer);
+    }
+    header_str(headers, "x-real-ip")
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| {
+            header_str(headers, "x-forwarded-for")
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .or(Some(peer))
+}
+
+fn untrusted(state: &AppState, peer: SocketAddr) -> Response {
+    tracing::warn!(peer = %peer, "forward_auth.untrusted_peer");
+    outcome_response(
+        state,
+        ForwardOutcome::Deny {
+            reason: "forwarded headers from an untrusted peer".into(),
+        },
+    )
+}
+
+/// nginx `auth_request`: the original request in `X-Original-Method` and `X-Original-URI`.
+#[utoipa::path(get, path = "/v1/forward-auth/nginx", tag = "forward-auth",
+    responses((status = 200, description = "allow; identity in `X-Maos-Subject*`"),
+        (status = 401, description = "no or invalid credentials, with `WWW-Authenticate`"),
+        (status = 403, description = "denied")))]
+pub async fn nginx(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.is_trusted_proxy(peer.ip()) {
+        return untrusted(&state, peer);
+    }
+    let Some(uri) = header_str(&headers, "x-original-uri") else {
+        return outcome_response(
+            &state,
+            ForwardOutcome::Deny {
+                reason: "no X-Original-URI header".into(),
+            },
+        );
+    };
+    let query = ForwardQuery {
+        method: header_str(&headers, "x-original-method").unwrap_or("GET"),
+        host: header_str(&headers, "x-forwarded-host")
+            .or_else(|| header_str(&headers, "host"))
+            .unwrap_or_default(),
+        uri,
+        proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
+        client_ip: client_ip(&headers, peer.ip(), true),
+        credentials: crate::routes::decisions::credentials(&headers),
+    };
+    let outcome = state.forward_decision(&query);
+    outcome_response(&state, outcome)
+}
+
+/// Traefik ForwardAuth: `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`.
+#[utoipa::path(get, path = "/v1/forward-auth/traefik", tag = "forward-auth",
+    responses((status = 200, description = "allow; identity in `X-Maos-Subject*`"),
+        (status = 401, description = "no or invalid credentials, with `WWW-Authenticate`"),
+        (status = 403, description = "denied")))]
+pub async fn traefik(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.is_trusted_proxy(peer.ip()) {
+        return untrusted(&state, peer);
+    }
+    let Some(uri) = header_str(&headers, "x-forwarded-uri") else {
+        return outcome_response(
+            &state,
+            ForwardOutcome::Deny {
+                reason: "no X-Forwarded-Uri header".into(),
+            },
+        );
+    };
+    let query = ForwardQuery {
+        method: header_str(&headers, "x-forwarded-method").unwrap_or("GET"),
+        host: header_str(&headers, "x-forwarded-host").unwrap_or_default(),
+        uri,
+        proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
+        client_ip: client_ip(&headers, peer.ip(), true),
+        credentials: crate::routes::decisions::credentials(&headers),
+    };
+    let outcome = state.forward_decision(&query);
+    outcome_response(&state, outcome)
+}
+
+/// The prefix under which Envoy's HTTP ext_authz appends the original path.
+pub const ENVOY_PREFIX: &str = "/v1/forward-auth/envoy";
+
+/// Envoy ext_authz over HTTP: the original method, and the original path after the prefix.
+pub async fn envoy(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let trusted = state.is_trusted_proxy(peer.ip());
+    if !trusted {
+        return untrusted(&state, peer);
+    }
+    let full = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let original = full.strip_prefix(ENVOY_PREFIX).unwrap_or(full);
+    let original = if original.is_empty() || original.starts_with('?') {
+        format!("/{original}")
+    } else {
+        original.to_owned()
+    };
+    let query = ForwardQuery {
+        method: method.as_str(),
+        host: header_str(&headers, "host").unwrap_or_default(),
+        uri: &original,
+        proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
+        client_ip: client_ip(&headers, peer.ip(), trusted),
+        credentials: crate::routes::decisions::credentials(&headers),
+    };
+    let outcome = state.forward_decision(&query);
+    outcome_response(&state, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str, resource: &str, action: &str) -> RouteConfig {
+        toml::from_str(&format!(
+            "method = \"{method}\"\npath = \"{path}\"\nresource = \"{resource}\"\naction = \"{action}\""
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn routes_map_method_and_path_to_resource_and_action() {
+        let table = RouteTable::new(&[
+            route("GET", "/docs/{id}", "document:{id}", "read"),
+            route("*", "/files/{*path}", "file:{path}", "access"),
+            route("DELETE", "/docs/{id}", "document:{id}", "delete"),
+            route("GET", "/", "site:home", "view"),
+        ]);
+        let (resource, action) = table
+            .resolve("GET", "example.com:8080", "/docs/42")
+            .unwrap();
+        assert_eq!(
+            (resource.qualified().as_str(), action.as_str()),
+            ("document:42", "read")
+        );
+        let (resource, _) = table.resolve("PUT", "h", "/files/a/b/c.txt").unwrap();
+        assert_eq!(resource.qualified(), "file:a/b/c.txt");
+        assert_eq!(
+            table.resolve("DELETE", "h", "/docs/42").unwrap().1,
+            "delete"
+        );
+        assert_eq!(
+            table.resolve("GET", "h", "/").unwrap().0.qualified(),
+            "site:home"
+        );
+
+        // A pattern never matches a longer or shorter path.
+        assert!(table.resolve("GET", "h", "/docs/42/extra").is_none());
+        assert!(table.resolve("GET", "h", "/docs").is_none());
+        assert!(table.resolve("GET", "h", "/docs/").is_none());
+        assert!(table.resolve("GET", "h", "/files").is_none());
+        assert!(table.resolve("POST", "h", "/docs/42").is_none());
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        assert!(PathPattern::parse("docs").is_err());
+        assert!(PathPattern::parse("/a/{*rest}/b").is_err());
+        assert!(PathPattern::parse("/a/x{id}").is_err());
+        assert!(PathPattern::parse("/a//b").is_err());
+        assert!(ResourceTemplate::parse("{id}").is_err());
+        assert!(ResourceTemplate::parse("doc:{id").is_err());
+        assert!(ResourceTemplate::parse("doc:{id}").is_ok());
+    }
+
+    #[test]
+    fn ambiguous_paths_are_suspicious() {
+        for path in [
+            "/docs/../admin",
+            "/docs/%2e%2e/admin",
+            "/a%2Fb",
+            "/a\\b",
+            "/a//b",
+            "/./a",
+        ] {
+            assert!(suspicious(path), "{path}");
+        }
+        assert!(!suspicious("/docs/a.b/c"));
+    }
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("example.com:443"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+}

@@ -1,0 +1,104 @@
+//! The HTTP routes.
+
+pub mod admin;
+pub mod decisions;
+pub mod forward_auth;
+pub mod ops;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+
+use crate::error;
+use crate::state::AppState;
+
+/// The whole HTTP API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.server.max_body_bytes;
+    Router::new()
+        .route("/v1/authorize", post(decisions::authorize))
+        .route("/v1/authorize/batch", post(decisions::authorize_batch))
+        .route("/access/v1/evaluation", post(decisions::evaluation))
+        .route("/access/v1/evaluations", post(decisions::evaluations))
+        .route(
+            "/.well-known/authzen-configuration",
+            get(decisions::authzen_configuration),
+        )
+        .route("/v1/forward-auth/nginx", any(forward_auth::nginx))
+        .route("/v1/forward-auth/traefik", any(forward_auth::traefik))
+        .route(forward_auth::ENVOY_PREFIX, any(forward_auth::envoy))
+        .route(
+            &format!("{}/{{*path}}", forward_auth::ENVOY_PREFIX),
+            any(forward_auth::envoy),
+        )
+        .route("/v1/policy", get(admin::active_policy))
+        .route(
+            "/v1/policy/versions",
+            get(admin::list_versions).post(admin::upload_version),
+        )
+        .route("/v1/policy/versions/{id}", get(admin::get_version))
+        .route(
+            "/v1/policy/versions/{id}/activate",
+            post(admin::activate_version),
+        )
+        .route("/v1/policy/rollback", post(admin::rollback))
+        .route("/v1/policy/roles", get(admin::list_roles))
+        .route(
+            "/v1/policy/roles/{name}",
+            get(admin::get_role)
+                .put(admin::put_role)
+                .delete(admin::delete_role),
+        )
+        .route("/v1/policy/bindings", get(admin::list_bindings))
+        .route(
+            "/v1/policy/bindings/{subject}",
+            get(admin::get_binding)
+                .put(admin::put_binding)
+                .delete(admin::delete_binding),
+        )
+        .route("/v1/policy/policies", get(admin::list_policies))
+        .route(
+            "/v1/policy/policies/{id}",
+            get(admin::get_policy)
+                .put(admin::put_policy)
+                .delete(admin::delete_policy),
+        )
+        .route("/v1/resources", get(admin::list_resources))
+        .route(
+            "/v1/resources/{type}/{*id}",
+            get(admin::get_resource)
+                .put(admin::put_resource)
+                .delete(admin::delete_resource),
+        )
+        .route(
+            "/v1/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(admin::revoke_token),
+        )
+        .route("/v1/openapi.json", get(openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        crate::openapi::document(),
+    )
+}

@@ -1,0 +1,398 @@
+//! The server's shared state: the store, and in memory the compiled policy, resource attributes
+//! and tokens, each swapped whole when the store announces a change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use maos_core::{Request, Resource, Subject};
+use maos_policy::{Bundle, DecisionOptions, DecisionPoint, LoadErrors, Response, TestOutcome};
+use maos_store::{
+    Change, NewPolicyVersion, PolicyVersion, PolicyVersionSummary, Store, StoreError,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, broadcast};
+
+use crate::auth::{AuthOutcome, Authenticator, Caller, Credentials, TokenCache};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes::forward_auth::RouteTable;
+
+/// The compiled policy in force and the stored version it came from.
+#[derive(Debug)]
+pub struct Engine {
+    pub point: DecisionPoint,
+    pub version: Option<PolicyVersionSummary>,
+}
+
+/// Resource attributes by type, then id (two lookups, no key allocation per request).
+type ResourceMap = HashMap<String, HashMap<String, Arc<Map<String, Value>>>>;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub engine: ArcSwap<Engine>,
+    resources: ArcSwap<ResourceMap>,
+    pub tokens: Arc<TokenCache>,
+    pub authenticator: Arc<dyn Authenticator>,
+    pub routes: RouteTable,
+    /// Serialises reloads so that a slower, older reload never overwrites a newer one.
+    reload: Mutex<()>,
+    pub ready: AtomicBool,
+}
+
+/// The bundle installed on first start: it protects the admin API.
+pub const DEFAULT_BUNDLE: &str = include_str!("default-bundle.yaml");
+
+impl AppState {
+    pub fn new(config: Arc<Config>, store: Store) -> Result<AppState, anyhow::Error> {
+        let point = DecisionPoint::load(DEFAULT_BUNDLE, "default-bundle.yaml")
+            .map_err(|e| anyhow::anyhow!("the built-in default bundle is invalid: {e}"))?;
+        let tokens = Arc::new(TokenCache::default());
+        let routes = RouteTable::new(&config.forward_auth.routes);
+        Ok(AppState {
+            config,
+            store,
+            engine: ArcSwap::from_pointee(Engine {
+                point,
+                version: None,
+            }),
+            resources: ArcSwap::from_pointee(HashMap::new()),
+            authenticator: tokens.clone(),
+            tokens,
+            routes,
+            reload: Mutex::new(()),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Reads everything cached from the store.
+    pub async fn reload_all(&self) -> Result<(), StoreError> {
+        self.reload_policy().await?;
+        self.reload_resources().await?;
+        self.reload_tokens().await?;
+        Ok(())
+    }
+
+    /// Compiles the active version and swaps it in. A stored version that no longer compiles
+    /// (it was valid when stored) is logged and the engine in force is kept.
+    pub async fn reload_policy(&self) -> Result<(), StoreError> {
+        let _guard = self.reload.lock().await;
+        let Some(active) = self.store.policy_versions().active().await? else {
+            return Ok(());
+        };
+        if self
+            .engine
+            .load()
+            .version
+            .as_ref()
+            .is_some_and(|v| *v == active.summary)
+        {
+            return Ok(());
+        }
+        match compile_version(&active) {
+            Ok(point) => {
+                tracing::info!(policy.version = active.summary.id, "policy.engine.swapped");
+                self.engine.store(Arc::new(Engine {
+                    point,
+                    version: Some(active.summary),
+                }));
+            }
+            Err(errors) => {
+                tracing::error!(policy.version = active.summary.id, %errors, "policy.engine.stored_version_invalid");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn reload_resources(&self) -> Result<(), StoreError> {
+        let _guard = self.reload.lock().await;
+        let mut map: ResourceMap = HashMap::new();
+        for record in self.store.resources().all().await? {
+            map.entry(record.kind)
+                .or_default()
+                .insert(record.id, Arc::new(record.attributes));
+        }
+        self.resources.store(Arc::new(map));
+        Ok(())
+    }
+
+    pub async fn reload_resource(&self, kind: &str, id: &str) -> Result<(), StoreError> {
+        let _guard = self.reload.lock().await;
+        let record = self.store.resources().get(kind, id).await?;
+        let mut map = ResourceMap::clone(&self.resources.load());
+        match record {
+            Some(record) => {
+                map.entry(record.kind)
+                    .or_default()
+                    .insert(record.id, Arc::new(record.attributes));
+            }
+            None => {
+                if let Some(by_id) = map.get_mut(kind) {
+                    by_id.remove(id);
+                    if by_id.is_empty() {
+                        map.remove(kind);
+                    }
+                }
+            }
+        }
+        self.resources.store(Arc::new(map));
+        Ok(())
+    }
+
+    pub async fn reload_tokens(&self) -> Result<(), StoreError> {
+        let _guard = self.reload.lock().await;
+        let tokens = self.store.api_tokens().list().await?;
+        self.tokens.replace(tokens);
+        Ok(())
+    }
+
+    /// Applies one announced change.
+    pub async fn apply_change(&self, change: &Change) -> Result<(), StoreError> {
+        match change {
+            Change::Policy => self.reload_policy().await,
+            Change::Resource { kind, id } => self.reload_resource(kind, id).await,
+            Change::Tokens => self.reload_tokens().await,
+            Change::Resync => self.reload_all().await,
+            // Announcements for state this server does not cache.
+            _ => Ok(()),
+        }
+    }
+
+    /// Stored attributes of the request's resource, merged over the ones it supplies (stored
+    /// ones win).
+    pub fn enrich(&self, resource: &mut Resource) {
+        let cache = self.resources.load();
+        if let Some(stored) = cache
+            .get(&resource.kind)
+            .and_then(|by_id| by_id.get(&resource.id))
+        {
+            for (key, value) in stored.iter() {
+                resource.properties.insert(key.clone(), value.clone());
+            }
+        }
+    }
+
+    /// Decides one request with the engine in force, after merging stored attributes.
+    pub fn decide(&self, mut request: Request, options: &DecisionOptions) -> Response {
+        self.enrich(&mut request.resource);
+        let response = self.engine.load().point.decide_with(&request, options);
+        metrics::counter!("maos_decisions_total", "result" => decision_label(response.decision))
+            .increment(1);
+        response
+    }
+
+    /// Authenticates the caller and asks the engine whether it may do `action` on the MAOS
+    /// resource `maos:<id>`: the server protects its own API with its own policies.
+    pub fn authorize_caller(
+        &self,
+        credentials: &Credentials<'_>,
+        resource_id: &str,
+        action: &str,
+    ) -> Result<Arc<Caller>, ApiError> {
+        let caller = match self.authenticator.authenticate(credentials) {
+            AuthOutcome::Authenticated(caller) => caller,
+            AuthOutcome::Missing => {
+                return Err(ApiError::unauthenticated(
+                    &self.config.forward_auth.realm,
+                    false,
+                ));
+            }
+            AuthOutcome::Invalid => {
+                return Err(ApiError::unauthenticated(
+                    &self.config.forward_auth.realm,
+                    true,
+                ));
+            }
+        };
+        let request = Request {
+            subject: caller.subject.clone(),
+            resource: Resource::new("maos", resource_id),
+            action: maos_core::Action::new(action),
+            context: Map::new(),
+        };
+        let options = DecisionOptions {
+            extra_roles: caller.roles.clone(),
+            explain: false,
+        };
+        let response = self.engine.load().point.decide_with(&request, &options);
+        if response.decision {
+            Ok(caller)
+        } else {
+            tracing::info!(
+                principal.id = %caller.subject.qualified(),
+                resource = %format!("maos:{resource_id}"),
+                action,
+                decision = "deny",
+                "admin.denied"
+            );
+            Err(ApiError::forbidden(format!(
+                "`{}` may not `{action}` `maos:{resource_id}`",
+                caller.subject.qualified()
+            )))
+        }
+    }
+
+    /// Validates a candidate bundle: it compiles, its tests pass, and it keeps the configured
+    /// admin able to change policies (so no upload can lock every administrator out).
+    pub fn check_candidate(
+        &self,
+        bundle: Bundle,
+    ) -> Result<(DecisionPoint, Vec<TestOutcome>), ApiError> {
+        let point = DecisionPoint::compile(bundle).map_err(invalid_bundle)?;
+        let outcomes = point.run_tests();
+        if outcomes.iter().any(|o| !o.passed) {
+            let failed = outcomes.iter().filter(|o| !o.passed).count();
+            return Err(ApiError::unprocessable(
+                "bundle_tests_failed",
+                format!("{failed} of the bundle's {} tests failed", outcomes.len()),
+            )
+            .with_details(json!({ "tests": outcomes })));
+        }
+        self.check_no_lockout(&point)?;
+        Ok((point, outcomes))
+    }
+
+    fn check_no_lockout(&self, point: &DecisionPoint) -> Result<(), ApiError> {
+        let admin = &self.config.admin;
+        let subject = match admin.principal.split_once(':') {
+            Some((kind, id)) => Subject::new(kind, id),
+            None => Subject::new("user", admin.principal.as_str()),
+        };
+        let request = Request {
+            subject,
+            resource: Resource::new("maos", "policy"),
+            action: maos_core::Action::new("write"),
+            context: Map::new(),
+        };
+        let options = DecisionOptions {
+            extra_roles: admin.roles.clone(),
+            explain: false,
+        };
+        if point.decide_with(&request, &options).decision {
+            Ok(())
+        } else {
+            Err(ApiError::unprocessable(
+                "admin_lockout",
+                format!(
+                    "the bundle would deny `{}` (roles {:?}) `write` on `maos:policy`; keep the \
+                     maos-admin role and its binding (see the default bundle)",
+                    admin.principal, admin.roles
+                ),
+            ))
+        }
+    }
+
+    /// Stores `bundle` as a new active version after [`Self::check_candidate`], and swaps it in
+    /// before returning. `expected_active` guards read-modify-write edits.
+    pub async fn install(
+        &self,
+        bundle: Bundle,
+        author: &str,
+        comment: &str,
+        expected_active: Option<Option<i64>>,
+    ) -> Result<(PolicyVersion, Vec<TestOutcome>), ApiError> {
+        let source = bundle.to_json();
+        let (_, outcomes) = self.check_candidate(bundle)?;
+        let version = self
+            .store
+            .policy_versions()
+            .create(NewPolicyVersion {
+                author: author.to_owned(),
+                comment: comment.to_owned(),
+                source,
+                activate: true,
+                expected_active,
+            })
+            .await?;
+        self.reload_policy().await?;
+        Ok((version, outcomes))
+    }
+
+    /// Edits the active bundle with `edit` and installs the result as a new version; retried
+    /// when another writer changed the active version in between.
+    pub async fn edit_bundle<T>(
+        &self,
+        author: &str,
+        comment: &str,
+        mut edit: impl FnMut(&mut Bundle) -> Result<T, ApiError>,
+    ) -> Result<(PolicyVersionSummary, T), ApiError> {
+        for _ in 0..5 {
+            let active = self.store.policy_versions().active().await?;
+            let (mut bundle, expected) = match &active {
+                Some(version) => (parse_stored(version)?, Some(version.summary.id)),
+                None => (self.engine.load().point.bundle().clone(), None),
+            };
+            let value = edit(&mut bundle)?;
+            match self.install(bundle, author, comment, Some(expected)).await {
+                Ok((version, _)) => return Ok((version.summary, value)),
+                Err(error) if error.status == axum::http::StatusCode::CONFLICT => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ApiError::conflict(
+            "the policy changed concurrently too often; retry",
+        ))
+    }
+
+    /// Checks a stored version can be activated (compiles, tests pass, no lockout).
+    pub fn check_stored(&self, version: &PolicyVersion) -> Result<(), ApiError> {
+        let bundle = parse_stored(version)?;
+        self.check_candidate(bundle).map(|_| ())
+    }
+
+    /// Marks the server ready or not for `/readyz`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+fn compile_version(version: &PolicyVersion) -> Result<DecisionPoint, LoadErrors> {
+    DecisionPoint::load(
+        &version.source,
+        &format!("policy version {}", version.summary.id),
+    )
+}
+
+/// The bundle of a stored version.
+pub fn parse_stored(version: &PolicyVersion) -> Result<Bundle, ApiError> {
+    Bundle::parse(
+        &version.source,
+        &format!("policy version {}", version.summary.id),
+    )
+    .map_err(|e| ApiError::internal("stored policy version", e))
+}
+
+/// The 422 for a bundle that does not load.
+pub fn invalid_bundle(errors: LoadErrors) -> ApiError {
+    ApiError::unprocessable("invalid_bundle", errors.to_string())
+        .with_details(json!({ "errors": errors.errors }))
+}
+
+pub fn decision_label(decision: bool) -> &'static str {
+    if decision { "allow" } else { "deny" }
+}
+
+/// Keeps the caches in step with the store until the channel closes.
+pub async fn follow_changes(state: Arc<AppState>, mut changes: broadcast::Receiver<Change>) {
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "store.changes.lagged");
+                Change::Resync
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if let Err(error) = state.apply_change(&change).await {
+            tracing::error!(%error, ?change, "store.change.reload_failed");
+        }
+    }
+}
