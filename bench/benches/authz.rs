@@ -61,6 +61,7 @@ fn rbac_engines(workload: &workload::RbacWorkload, queries: &[RbacQuery]) -> Vec
         maos::rbac(workload, queries),
         cedar::rbac(workload, RbacModeling::PolicyPerRole, queries),
         cedar::rbac(workload, RbacModeling::ResourceRoles, queries),
+        cedar::rbac(workload, RbacModeling::GrantGroups, queries),
         casbin::rbac(&runtime, workload, queries),
     ]
 }

@@ -70,6 +70,7 @@ fn main() {
         maos::rbac(&small, &small_queries),
         cedar::rbac(&small, RbacModeling::PolicyPerRole, &small_queries),
         cedar::rbac(&small, RbacModeling::ResourceRoles, &small_queries),
+        cedar::rbac(&small, RbacModeling::GrantGroups, &small_queries),
         casbin::rbac(&runtime, &small, &small_queries),
     ];
     let rows = run(&engines, 0, &expect, budget, check_time);
@@ -111,6 +112,7 @@ fn main() {
         maos::rbac(&large, &all_queries),
         cedar::rbac(&large, RbacModeling::PolicyPerRole, &all_queries),
         cedar::rbac(&large, RbacModeling::ResourceRoles, &all_queries),
+        cedar::rbac(&large, RbacModeling::GrantGroups, &all_queries),
         casbin::rbac(&runtime, &large, &all_queries),
     ];
     let expect = expected(&large_queries);
@@ -143,6 +145,11 @@ fn main() {
         cedar::rbac(
             &growth_small,
             RbacModeling::ResourceRoles,
+            &growth_small_queries,
+        ),
+        cedar::rbac(
+            &growth_small,
+            RbacModeling::GrantGroups,
             &growth_small_queries,
         ),
         casbin::rbac(&runtime, &growth_small, &growth_small_queries),

@@ -23,6 +23,9 @@ pub enum RbacModeling {
     /// One policy per action, `permit(principal, action == Action::"a", resource) when
     /// { resource has a && principal in resource.a };`, each resource listing its roles per action.
     ResourceRoles,
+    /// The same policies, but `resource.a` is one group entity per resource and action, and the
+    /// roles granted it are its members: `in` is then a single ancestor lookup, not one per role.
+    GrantGroups,
 }
 
 impl RbacModeling {
@@ -30,6 +33,7 @@ impl RbacModeling {
         match self {
             RbacModeling::PolicyPerRole => "cedar (policy per role)",
             RbacModeling::ResourceRoles => "cedar (principal in resource.<action>)",
+            RbacModeling::GrantGroups => "cedar (principal in resource.<action> group)",
         }
     }
 }
@@ -106,8 +110,17 @@ pub fn rbac_source(workload: &RbacWorkload, modeling: RbacModeling) -> (String, 
         let parents = parents_of.remove(user).unwrap_or_default();
         entities.push(json!({ "uid": json_uid("User", user), "attrs": {}, "parents": parents }));
     }
+    let grant_group =
+        |resource: &str, action: &str| json_uid("Grant", &format!("{resource}#{action}"));
     for role in &workload.roles {
-        let parents: Vec<Value> = role.inherits.iter().map(|r| json_uid("Role", r)).collect();
+        let mut parents: Vec<Value> = role.inherits.iter().map(|r| json_uid("Role", r)).collect();
+        if modeling == RbacModeling::GrantGroups {
+            parents.extend(
+                role.grants
+                    .iter()
+                    .map(|g| grant_group(&g.resource, &g.action)),
+            );
+        }
         entities
             .push(json!({ "uid": json_uid("Role", &role.name), "attrs": {}, "parents": parents }));
     }
@@ -125,25 +138,35 @@ pub fn rbac_source(workload: &RbacWorkload, modeling: RbacModeling) -> (String, 
                 }
             }
         }
-        RbacModeling::ResourceRoles => {
+        RbacModeling::ResourceRoles | RbacModeling::GrantGroups => {
             let actions = workload.actions();
-            // Each resource lists, per action, the roles granted it.
+            // Each resource names, per action, the roles granted it (or their group).
             let mut granted: std::collections::BTreeMap<&str, serde_json::Map<String, Value>> =
                 std::collections::BTreeMap::new();
             for role in &workload.roles {
                 for grant in &role.grants {
-                    let attrs = granted.entry(&grant.resource).or_insert_with(|| {
-                        actions
-                            .iter()
-                            .map(|a| (a.clone(), Value::Array(Vec::new())))
-                            .collect()
-                    });
-                    if let Some(Value::Array(roles)) = attrs.get_mut(&grant.action) {
-                        roles.push(json!({ "__entity": json_uid("Role", &role.name) }));
+                    let attrs = granted.entry(&grant.resource).or_default();
+                    if modeling == RbacModeling::GrantGroups {
+                        let group = grant_group(&grant.resource, &grant.action);
+                        attrs.insert(grant.action.clone(), json!({ "__entity": group }));
+                    } else {
+                        let roles = attrs
+                            .entry(grant.action.clone())
+                            .or_insert_with(|| json!([]));
+                        if let Value::Array(roles) = roles {
+                            roles.push(json!({ "__entity": json_uid("Role", &role.name) }));
+                        }
                     }
                 }
             }
             for (resource, attrs) in granted {
+                if modeling == RbacModeling::GrantGroups {
+                    for action in attrs.keys() {
+                        entities.push(json!({
+                            "uid": grant_group(resource, action), "attrs": {}, "parents": []
+                        }));
+                    }
+                }
                 entities.push(json!({
                     "uid": json_uid("Resource", resource), "attrs": attrs, "parents": []
                 }));
