@@ -16,9 +16,11 @@ pub struct Budget {
 /// The result of measuring one engine on one query range.
 #[derive(Clone, Copy, Debug)]
 pub struct Measurement {
-    /// Decisions made in the throughput loop, and how long they took.
+    /// Decisions made in the throughput loop, how long they took, and how much of that the
+    /// thread was on a CPU (the rest it waited for other processes).
     pub decisions: u64,
     pub elapsed: Duration,
+    pub cpu: Duration,
     /// Per-call latencies, from `samples` individually timed calls.
     pub samples: u64,
     pub p50: Duration,
@@ -28,9 +30,24 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// Decisions per second of wall-clock time.
     pub fn per_second(&self) -> f64 {
         self.decisions as f64 / self.elapsed.as_secs_f64().max(1e-12)
     }
+
+    /// Decisions per second of the thread's CPU time: what one otherwise idle core would do.
+    pub fn per_cpu_second(&self) -> f64 {
+        self.decisions as f64 / self.cpu.as_secs_f64().max(1e-12)
+    }
+}
+
+/// CPU time consumed by the calling thread so far.
+pub fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Checks the engine's decisions on requests `start..` against `expect` (at most `limit` of
@@ -75,6 +92,7 @@ pub fn measure(engine: &dyn Engine, start: usize, len: usize, budget: Budget) ->
     let mut allowed = 0_u64;
     let mut offset = 0;
     let mut chunk = 1_u64;
+    let cpu_started = thread_cpu_time();
     let started = Instant::now();
     let mut chunk_started = started;
     let elapsed = loop {
@@ -98,6 +116,7 @@ pub fn measure(engine: &dyn Engine, start: usize, len: usize, budget: Budget) ->
         }
         chunk_started = now;
     };
+    let cpu = thread_cpu_time().saturating_sub(cpu_started);
 
     // Latency: every call timed on its own (the two clock reads are included, see
     // `timer_overhead`).
@@ -126,6 +145,7 @@ pub fn measure(engine: &dyn Engine, start: usize, len: usize, budget: Budget) ->
     Measurement {
         decisions,
         elapsed,
+        cpu,
         samples: latencies.len() as u64,
         p50: percentile(50),
         p99: percentile(99),
