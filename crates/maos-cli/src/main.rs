@@ -20,6 +20,8 @@ enum Command {
     Authz(commands::authz::AuthzArgs),
     /// Check, analyze and test policy bundles.
     Policy(commands::policy::PolicyArgs),
+    /// Scan logs with Sigma rules offline; check rule directories.
+    Siem(commands::siem::SiemArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Authz(args) => commands::authz::run(args),
         Command::Policy(args) => commands::policy::run(args),
+        Command::Siem(args) => commands::siem::run(args),
     };
     match result {
         Ok(code) => code,

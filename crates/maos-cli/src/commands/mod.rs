@@ -14,6 +14,7 @@ macro_rules! outln {
 
 pub mod authz;
 pub mod policy;
+pub mod siem;
 
 /// Exit status for bad input: a usage error, an unreadable file, an invalid bundle or request.
 pub const EXIT_BAD_INPUT: u8 = 2;
