@@ -398,6 +398,14 @@ impl Bundle {
     /// meaning is checked by [`crate::DecisionPoint::compile`].
     pub fn parse(source: &str, origin: &str) -> Result<Bundle, LoadErrors> {
         let body = source.strip_prefix('\u{feff}').unwrap_or(source);
+        if let Some(line) = too_deep(body) {
+            return Err(LoadErrors::from(LoadError::new(
+                origin,
+                "",
+                Some(line),
+                &format!("the document is nested deeper than {MAX_NESTING} levels"),
+            )));
+        }
         let result = if body.trim_start().starts_with('{') {
             parse_json(body)
         } else {
@@ -421,6 +429,122 @@ impl Bundle {
         // Serializing these types cannot fail: every map has string keys.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// How deeply a bundle document may nest (mappings and sequences, block or flow), as estimated
+/// by [`too_deep`]. Well below the parsers' own limit of 128, so that parsing stays within
+/// small thread stacks.
+pub const MAX_NESTING: usize = 64;
+
+/// The line where the document nests deeper than [`MAX_NESTING`], if it does. A single pass
+/// over the bytes that over-estimates: flow brackets outside quotes and comments, plus twice
+/// the number of open block indentation levels (a sequence may sit at its key's indentation),
+/// plus `- ` markers. Block scalars (`|`, `>`) are skipped.
+fn too_deep(source: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    let mut line = 1usize;
+    let mut i = 0usize;
+    let mut quote: Option<u8> = None;
+    // Inside a block scalar: lines indented more than this belong to it.
+    let mut block_scalar: Option<usize> = None;
+    let mut line_done = usize::MAX;
+    let at = |k: usize| bytes.get(k).copied();
+
+    while i < bytes.len() {
+        // A line start outside quotes: indentation, block scalars, block nesting.
+        if (i == 0 || at(i - 1) == Some(b'\n')) && quote.is_none() && line_done != i {
+            line_done = i;
+            let indent = bytes
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|b| **b == b' ')
+                .count();
+            let rest = bytes.get(i + indent..).unwrap_or_default();
+            let blank = matches!(rest.first(), None | Some(b'\n' | b'\r' | b'#'));
+            if let Some(limit) = block_scalar {
+                if blank || indent > limit {
+                    i += indent;
+                    while i < bytes.len() && at(i) != Some(b'\n') {
+                        i += 1;
+                    }
+                    continue;
+                }
+                block_scalar = None;
+            }
+            if flow == 0 && !blank {
+                while indents.last().is_some_and(|&top| top >= indent) {
+                    indents.pop();
+                }
+                indents.push(indent);
+                let dashes = rest.chunks(2).take_while(|c| *c == b"- ").count();
+                if 2 * indents.len() + dashes > MAX_NESTING {
+                    return Some(line);
+                }
+                // A block scalar indicator at the end of the line.
+                let line_end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+                let end = std::str::from_utf8(rest.get(..line_end).unwrap_or_default())
+                    .unwrap_or_default();
+                let end = end.split(" #").next().unwrap_or_default().trim_end();
+                let indicator =
+                    end.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
+                if indicator.ends_with(": |")
+                    || indicator.ends_with(": >")
+                    || indicator == "|"
+                    || indicator == ">"
+                    || indicator.ends_with("- |")
+                    || indicator.ends_with("- >")
+                {
+                    block_scalar = Some(indent);
+                }
+            }
+            i += indent;
+            continue;
+        }
+
+        let Some(b) = at(i) else { break };
+        let after_space = i == 0
+            || matches!(
+                at(i - 1),
+                Some(b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b':')
+            );
+        match quote {
+            Some(q) => {
+                if b == b'\\' && q == b'"' {
+                    i += 1;
+                } else if b == q {
+                    if q == b'\'' && at(i + 1) == Some(b'\'') {
+                        i += 1;
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None => match b {
+                b'"' | b'\'' if after_space => quote = Some(b),
+                b'#' if after_space => {
+                    while i + 1 < bytes.len() && at(i + 1) != Some(b'\n') {
+                        i += 1;
+                    }
+                }
+                b'{' | b'[' => {
+                    flow += 1;
+                    if flow + 2 * indents.len() > MAX_NESTING {
+                        return Some(line);
+                    }
+                }
+                b'}' | b']' => flow = flow.saturating_sub(1),
+                _ => {}
+            },
+        }
+        if b == b'\n' {
+            line += 1;
+        }
+        i += 1;
+    }
+    None
 }
 
 type ParseFailure = (String, Option<usize>, String);
@@ -588,6 +712,37 @@ tests:
         let source = "\u{feff}\n\n{\n \"version\": 1,\n \"rolez\": []\n}";
         let errors = Bundle::parse(source, "b.json").unwrap_err();
         assert_eq!(errors.errors[0].line, Some(5), "{errors}");
+    }
+
+    #[test]
+    fn nesting_estimate() {
+        assert_eq!(too_deep(SAMPLE), None);
+        assert_eq!(too_deep(&"[".repeat(MAX_NESTING + 1)), Some(1));
+        assert_eq!(
+            too_deep(&format!("a:\n{}", "[".repeat(MAX_NESTING))),
+            Some(2)
+        );
+        // Brackets in quotes, comments and block scalars do not count.
+        let quoted = format!(
+            "a: \"{}\"\nb: '{}'\n# {}\n",
+            "[".repeat(99),
+            "{".repeat(99),
+            "[".repeat(99)
+        );
+        assert_eq!(too_deep(&quoted), None);
+        let block = format!("a: |\n  {}\n  more\nb: 1\n", "[".repeat(99));
+        assert_eq!(too_deep(&block), None);
+        assert_eq!(too_deep("description: bob's [docs\nx: 1\n"), None);
+        // Deep block nesting.
+        let mut deep = String::new();
+        for level in 0..40 {
+            deep.push_str(&format!("{}k{level}:\n", " ".repeat(level)));
+        }
+        assert!(too_deep(&deep).is_some());
+        // Pretty JSON nests by brackets, not by indentation.
+        let json =
+            serde_json::to_string_pretty(&serde_json::json!({"a": {"b": {"c": [1, 2]}}})).unwrap();
+        assert_eq!(too_deep(&json), None);
     }
 
     #[test]

@@ -329,6 +329,14 @@ proptest! {
         prop_assert_eq!(again, bundle);
     }
 
+    /// Nor text made of YAML's structural characters (quotes, brackets, comments, block
+    /// scalars, indentation).
+    #[test]
+    fn loading_yaml_like_text_never_panics(text in "[\\[\\]{}'\"#:|>\n -a1]{0,300}") {
+        let _ = DecisionPoint::load(&text, "fuzz.yaml");
+        let _ = maos_policy::analyze_source(&text, "fuzz.yaml");
+    }
+
     /// No input makes loading panic.
     #[test]
     fn loading_arbitrary_text_never_panics(text in "\\PC{0,200}") {

@@ -666,3 +666,35 @@ fn decision_point_is_shareable() {
         .collect();
     assert!(handles.into_iter().all(|h| h.join().unwrap()));
 }
+
+// No input may overflow the stack: the parsers stop at 128 levels, the compiler at 32, and
+// what is accepted is shallow enough for small thread stacks (server worker threads).
+#[test]
+fn deep_documents_are_refused_on_a_small_stack() {
+    let run = |depth: usize| {
+        let yaml = format!(
+            "version: 1\npolicies:\n  - id: p\n    effect: deny\n    condition: {}{{ attribute: context.a, operator: exists }}{}\n",
+            "{ not: ".repeat(depth),
+            " }".repeat(depth)
+        );
+        let json = format!(
+            "{{\"version\": 1, \"policies\": [{{\"id\": \"p\", \"effect\": \"deny\", \"condition\": {}{{\"attribute\": \"context.a\", \"operator\": \"exists\"}}{}}}]}}",
+            "{\"not\": ".repeat(depth),
+            "}".repeat(depth)
+        );
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let yaml = DecisionPoint::load(&yaml, "deep.yaml").map(|_| ());
+                let json = DecisionPoint::load(&json, "deep.json").map(|_| ());
+                (yaml.is_ok(), json.is_ok())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    assert_eq!(run(20), (true, true));
+    assert_eq!(run(40), (false, false));
+    assert_eq!(run(120), (false, false));
+    assert_eq!(run(100_000), (false, false));
+}
