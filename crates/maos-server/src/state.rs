@@ -39,6 +39,9 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     pub authenticator: Arc<dyn Authenticator>,
     pub routes: RouteTable,
+    /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
+    /// not define them, so that any bundle can be uploaded without locking the admin out.
+    system_roles: Vec<maos_policy::Role>,
     /// Serialises reloads so that a slower, older reload never overwrites a newer one.
     reload: Mutex<()>,
     pub ready: AtomicBool,
@@ -53,7 +56,9 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("the built-in default bundle is invalid: {e}"))?;
         let tokens = Arc::new(TokenCache::default());
         let routes = RouteTable::new(&config.forward_auth.routes);
+        let system_roles = point.bundle().roles.clone();
         Ok(AppState {
+            system_roles,
             config,
             store,
             engine: ArcSwap::from_pointee(Engine {
@@ -236,6 +241,16 @@ impl AppState {
         }
     }
 
+    /// The bundle with the system roles it does not define itself.
+    pub fn with_system_roles(&self, mut bundle: Bundle) -> Bundle {
+        for role in &self.system_roles {
+            if !bundle.roles.iter().any(|r| r.name == role.name) {
+                bundle.roles.push(role.clone());
+            }
+        }
+        bundle
+    }
+
     /// Validates a candidate bundle: it compiles, its tests pass, and it keeps the configured
     /// admin able to change policies (so no upload can lock every administrator out).
     pub fn check_candidate(
@@ -295,6 +310,7 @@ impl AppState {
         comment: &str,
         expected_active: Option<Option<i64>>,
     ) -> Result<(PolicyVersion, Vec<TestOutcome>), ApiError> {
+        let bundle = self.with_system_roles(bundle);
         let source = bundle.to_json();
         let (_, outcomes) = self.check_candidate(bundle)?;
         let version = self

@@ -966,3 +966,26 @@ async fn data_and_tokens_survive_a_restart() {
     );
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn bundles_without_the_admin_roles_get_them() {
+    let server = TestServer::start().await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/rbac.yaml");
+    let bundle = std::fs::read_to_string(path).unwrap();
+    assert!(!bundle.contains("maos-admin"));
+    server.upload(&bundle).await;
+    let active: Value = server
+        .get("/v1/policy")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let roles = active["bundle"]["roles"].as_array().unwrap();
+    assert!(roles.iter().any(|r| r["name"] == "maos-admin"));
+    assert!(roles.iter().any(|r| r["name"] == "maos-pep"));
+    let tests = active["bundle"]["tests"].as_array().unwrap();
+    assert!(!tests.is_empty(), "the example's own tests are kept");
+    server.stop().await;
+}

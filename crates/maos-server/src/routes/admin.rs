@@ -85,7 +85,7 @@ pub async fn upload_version(
     let bundle = Bundle::parse(text, "upload").map_err(invalid_bundle)?;
 
     if query.dry_run {
-        let (_, tests) = state.check_candidate(bundle)?;
+        let (_, tests) = state.check_candidate(state.with_system_roles(bundle))?;
         return Ok((
             StatusCode::OK,
             Json(json!({ "dry_run": true, "valid": true, "tests": tests })),
