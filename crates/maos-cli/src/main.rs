@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+// The server's subcommands live beside the others but are declared here.
+#[path = "commands/config.rs"]
+mod config_command;
+#[path = "commands/serve.rs"]
+mod serve_command;
 
 /// MAOS Security: the zero-trust security server for fleets of people and AI agents.
 #[derive(Debug, Parser)]
@@ -16,6 +21,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the MAOS Security server (decision, AuthZEN, forward-auth and admin APIs).
+    Serve(serve_command::ServeArgs),
+    /// Check server configuration files.
+    Config(config_command::ConfigArgs),
     /// Ask authorization questions offline, against a policy bundle.
     Authz(commands::authz::AuthzArgs),
     /// Check, analyze and test policy bundles.
@@ -27,6 +36,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve_command::run(args),
+        Command::Config(args) => config_command::run(args),
         Command::Authz(args) => commands::authz::run(args),
         Command::Policy(args) => commands::policy::run(args),
         Command::Siem(args) => commands::siem::run(args),
