@@ -66,9 +66,10 @@ policies:
     effect: deny
     target:
       action: [{ attribute: action.name, operator: eq, value: write }]
-      environment: [{ attribute: context.network, operator: eq, value: external }]
+      environment: [{ attribute: context.network, operator: exists }]
+    condition: { attribute: context.network, operator: eq, value: external }
 YAML
-curl -sf -H "Authorization: Bearer $token" --data-binary @"$work/bundle.yaml" \
+curl -sS --fail-with-body -H "Authorization: Bearer $token" --data-binary @"$work/bundle.yaml" \
   "$base/v1/policy/versions" >/dev/null
 
 request='{"subject":{"type":"user","id":"alice","properties":{"department":"engineering"}},"resource":{"type":"document","id":"design/api"},"action":{"name":"write"},"context":{"network":"internal"}}'
