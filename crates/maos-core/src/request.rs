@@ -50,7 +50,11 @@ pub struct Request {
 
 impl Subject {
     pub fn new(kind: impl Into<String>, id: impl Into<String>) -> Self {
-        Self { kind: kind.into(), id: id.into(), properties: Map::new() }
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            properties: Map::new(),
+        }
     }
 
     /// The `type:id` form that bindings and ACL entries name.
@@ -61,7 +65,11 @@ impl Subject {
 
 impl Resource {
     pub fn new(kind: impl Into<String>, id: impl Into<String>) -> Self {
-        Self { kind: kind.into(), id: id.into(), properties: Map::new() }
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            properties: Map::new(),
+        }
     }
 
     /// The `type:id` form that resource patterns match.
@@ -72,7 +80,10 @@ impl Resource {
 
 impl Action {
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), properties: Map::new() }
+        Self {
+            name: name.into(),
+            properties: Map::new(),
+        }
     }
 }
 

@@ -199,7 +199,11 @@ fn sigmahq_regression_data_match_counts() {
         println!("rule not in sigmahq/rules: {r}");
     }
     println!("{overcounts} known over-counts (see KNOWN_OVERCOUNTS)");
-    assert_eq!(overcounts, KNOWN_OVERCOUNTS.len(), "a known over-count changed");
+    assert_eq!(
+        overcounts,
+        KNOWN_OVERCOUNTS.len(),
+        "a known over-count changed"
+    );
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
