@@ -203,6 +203,18 @@ impl DecisionPoint {
 
     /// Decides a request, with roles from the caller's own bindings and optionally a trace.
     pub fn decide_with(&self, request: &Request, options: &DecisionOptions) -> Response {
+        // Patterns see `type:id` while conditions see `type` and `id` apart; a `:` in a type
+        // would let the two disagree (`secret:prod` + `db` matches `secret:**` but not
+        // `resource.type eq secret`). Such a request names nothing unambiguously: deny it.
+        if let Some(reason) = ambiguous_type(request) {
+            return Response {
+                decision: false,
+                determining: Vec::new(),
+                obligations: Vec::new(),
+                reasons: vec![reason],
+                trace: None,
+            };
+        }
         if options.explain {
             return self.explain(request, options);
         }
@@ -718,6 +730,25 @@ impl DecisionPoint {
             .map(|r| r.name.clone())
             .unwrap_or_default()
     }
+}
+
+/// Why a request's subject or resource type cannot be decided, if it cannot: an empty type,
+/// or one containing `:`, which would make the `type:id` name ambiguous.
+fn ambiguous_type(request: &Request) -> Option<String> {
+    for (what, kind) in [
+        ("subject", request.subject.kind.as_str()),
+        ("resource", request.resource.kind.as_str()),
+    ] {
+        if kind.is_empty() {
+            return Some(format!("{what} type is empty: denied"));
+        }
+        if kind.contains(':') {
+            return Some(format!(
+                "{what} type `{kind}` contains `:`, which makes its `type:id` name ambiguous: denied"
+            ));
+        }
+    }
+    None
 }
 
 fn compile_u32(i: usize) -> u32 {

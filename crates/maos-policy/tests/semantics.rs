@@ -698,3 +698,51 @@ fn deep_documents_are_refused_on_a_small_stack() {
     assert_eq!(run(120), (false, false));
     assert_eq!(run(100_000), (false, false));
 }
+
+/// A `:` inside a type made the pattern (which sees `type:id`) and the conditions (which see
+/// `type` alone) disagree: `secret:prod` + `db` matched the grant on `secret:**` but slipped
+/// past a deny on `resource.type eq secret`.
+#[test]
+fn colon_in_type_cannot_split_pattern_from_conditions() {
+    let p = point(
+        r#"
+version: 1
+roles:
+  - name: r
+    permissions:
+      - { resource: "secret:**", actions: ["read"] }
+bindings:
+  - { subject: "user:u", roles: ["r"] }
+policies:
+  - id: no-secrets
+    effect: deny
+    target:
+      resource: [ { attribute: resource.type, operator: eq, value: secret } ]
+"#,
+    );
+    let sneaky: Request = serde_json::from_value(json!({
+        "subject": {"type": "user", "id": "u"},
+        "resource": {"type": "secret:prod", "id": "db"},
+        "action": {"name": "read"}
+    }))
+    .unwrap();
+    let response = p.decide(&sneaky);
+    assert!(!response.decision, "{response:?}");
+    assert!(response.reasons[0].contains("ambiguous"), "{response:?}");
+    let explained = p.decide_with(
+        &sneaky,
+        &DecisionOptions {
+            extra_roles: Vec::new(),
+            explain: true,
+        },
+    );
+    assert!(!explained.decision);
+
+    let sneaky_subject: Request = serde_json::from_value(json!({
+        "subject": {"type": "user:u", "id": ""},
+        "resource": {"type": "document", "id": "x"},
+        "action": {"name": "read"}
+    }))
+    .unwrap();
+    assert!(!p.decide(&sneaky_subject).decision);
+}
