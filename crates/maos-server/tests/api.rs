@@ -989,3 +989,223 @@ async fn bundles_without_the_admin_roles_get_them() {
     assert!(!tests.is_empty(), "the example's own tests are kept");
     server.stop().await;
 }
+
+/// nginx `auth_request` for `uri`, as bob, with method GET.
+async fn nginx_status(server: &TestServer, token: &str, uri: &str) -> u16 {
+    server
+        .client
+        .get(server.url("/v1/forward-auth/nginx"))
+        .header("x-original-uri", uri)
+        .header("x-original-method", "GET")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn percent_encoded_path_cannot_bypass_deny() {
+    let server = TestServer::start().await;
+    let bundle = format!(
+        "{APP_BUNDLE}acls:\n  - resource: \"document:secret\"\n    entries:\n      - {{ subject: \"user:bob\", actions: [\"*\"], effect: deny }}\n"
+    );
+    server.upload(&bundle).await;
+    let bob = server.token_for("user:bob", &[]).await;
+
+    assert_eq!(nginx_status(&server, &bob, "/docs/public").await, 200);
+    assert_eq!(nginx_status(&server, &bob, "/docs/secret").await, 403);
+    // Matching uses the decoded path, so an escape neither bypasses a deny nor breaks an allow.
+    assert_eq!(nginx_status(&server, &bob, "/docs/%73ecret").await, 403);
+    assert_eq!(
+        nginx_status(&server, &bob, "/docs/%73ecret?x=1#f").await,
+        403
+    );
+    assert_eq!(
+        nginx_status(&server, &bob, "/docs/%70ublic?x=%2f").await,
+        200
+    );
+    for ambiguous in [
+        "/docs/%zz",
+        "/docs/%4",
+        "/docs/secret%00",
+        "/docs/secret%0a",
+        "/docs/%c0%ae%c0%ae/secret",
+        "/docs/secret;x=1",
+        "/docs/secret%3bx",
+        "/docs/a\\secret",
+        "/docs/a%5csecret",
+        "/docs//secret",
+        "/docs/./secret",
+        "/docs/a/%2e%2e/secret",
+        "/docs/%252e%252e/secret",
+        "/docs/%2573ecret",
+        "/docs/a%2fsecret",
+        "/docs/a%2Fsecret",
+        "/docs/a%ef%bc%8fsecret",
+    ] {
+        assert_eq!(
+            nginx_status(&server, &bob, ambiguous).await,
+            403,
+            "{ambiguous}"
+        );
+    }
+
+    let traefik = server
+        .client
+        .get(server.url("/v1/forward-auth/traefik"))
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-uri", "/docs/%73ecret")
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traefik.status(), 403);
+    let envoy = server
+        .client
+        .get(server.url("/v1/forward-auth/envoy/docs/%73ecret"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(envoy.status(), 403);
+    let envoy = server
+        .client
+        .get(server.url("/v1/forward-auth/envoy/docs/%70ublic"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(envoy.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn leftmost_forwarded_for_is_not_trusted() {
+    let server = TestServer::start().await;
+    let bundle = APP_BUNDLE.replace(
+        "policies:\n",
+        "policies:\n  - id: blocked-network\n    effect: deny\n    target:\n      environment: [{ attribute: context.ip, operator: exists }]\n    condition: { attribute: context.ip, operator: cidr, value: \"203.0.113.0/24\" }\n",
+    );
+    server.upload(&bundle).await;
+    let bob = server.token_for("user:bob", &[]).await;
+    // The test client connects from 127.0.0.1, a trusted proxy by default.
+    let status = |forwarded: Vec<(&'static str, &'static str)>| {
+        let mut request = server
+            .client
+            .get(server.url("/v1/forward-auth/nginx"))
+            .header("x-original-uri", "/docs/a")
+            .header("x-original-method", "GET")
+            .bearer_auth(&bob);
+        for (name, value) in forwarded {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    // The client in the blocked network prepends an address of its choice.
+    assert_eq!(
+        status(vec![("x-forwarded-for", "198.51.100.7, 203.0.113.9")]).await,
+        403
+    );
+    // Trusted proxies on the right are skipped; every header instance counts, in order.
+    assert_eq!(
+        status(vec![
+            ("x-forwarded-for", "198.51.100.7"),
+            ("x-forwarded-for", "203.0.113.9, 127.0.0.1"),
+        ])
+        .await,
+        403
+    );
+    // X-Real-IP is not believed over X-Forwarded-For.
+    assert_eq!(
+        status(vec![
+            ("x-real-ip", "198.51.100.7"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ])
+        .await,
+        403
+    );
+    assert_eq!(status(vec![("x-real-ip", "203.0.113.9")]).await, 403);
+    // The rightmost untrusted address is the client.
+    assert_eq!(
+        status(vec![(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 127.0.0.1"
+        )])
+        .await,
+        200
+    );
+    assert_eq!(status(vec![("x-real-ip", "198.51.100.7")]).await, 200);
+    assert_eq!(status(vec![]).await, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn missing_forwarded_method_is_denied() {
+    let server = TestServer::start().await;
+    server.upload(APP_BUNDLE).await;
+    let bob = server.token_for("user:bob", &[]).await;
+    for (header, uri_header) in [
+        ("x-original-method", "x-original-uri"),
+        ("x-forwarded-method", "x-forwarded-uri"),
+    ] {
+        let endpoint = if header == "x-original-method" {
+            "/v1/forward-auth/nginx"
+        } else {
+            "/v1/forward-auth/traefik"
+        };
+        let missing = server
+            .client
+            .get(server.url(endpoint))
+            .header(uri_header, "/docs/a")
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 403, "{endpoint} without {header}");
+        for method in ["", "get", "Get", "G ET"] {
+            let response = server
+                .client
+                .get(server.url(endpoint))
+                .header(uri_header, "/docs/a")
+                .header(header, method)
+                .bearer_auth(&bob)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 403, "{endpoint} {header}: {method:?}");
+        }
+        let allowed = server
+            .client
+            .get(server.url(endpoint))
+            .header(uri_header, "/docs/a")
+            .header(header, "GET")
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(allowed.status(), 200, "{endpoint}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs a `/v1/forward-auth/envoy/` route in src/routes/mod.rs"]
+async fn envoy_empty_path_is_forbidden() {
+    let server = TestServer::start().await;
+    server.upload(APP_BUNDLE).await;
+    let bob = server.token_for("user:bob", &[]).await;
+    for path in ["/v1/forward-auth/envoy/", "/v1/forward-auth/envoy"] {
+        let response = server
+            .client
+            .get(server.url(path))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    server.stop().await;
+}

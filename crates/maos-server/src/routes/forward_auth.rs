@@ -245,17 +245,51 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// Paths that a proxy or upstream may resolve differently from the route table are refused
-/// instead of matched: dot segments, encoded slashes, dots and backslashes.
-fn suspicious(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    path.split('/')
-        .any(|segment| segment == "." || segment == "..")
-        || path.contains('\\')
-        || lower.contains("%2f")
-        || lower.contains("%2e")
-        || lower.contains("%5c")
+/// The path of a request target, normalised for route matching: the query and fragment are
+/// dropped and percent-escapes decoded exactly once. Paths that a proxy or upstream may resolve
+/// differently from the route table are refused (`None`) instead of matched: encoded slashes
+/// (decided before decoding), invalid escapes, control characters, invalid UTF-8, non-ASCII
+/// characters (look-alikes such as `／`), path parameters (`;`), backslashes, empty segments
+/// (`//`), `.` and `..` segments, and a `%` left after decoding (double encoding).
+fn normalise_path(uri: &str) -> Option<String> {
+    let raw = uri.split(['?', '#']).next().unwrap_or_default();
+    if raw.to_ascii_lowercase().contains("%2f") {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut iter = raw.bytes();
+    while let Some(b) = iter.next() {
+        if b == b'%' {
+            let hi = iter.next().and_then(hex_value)?;
+            let lo = iter.next().and_then(hex_value)?;
+            bytes.push(hi * 16 + lo);
+        } else {
+            bytes.push(b);
+        }
+    }
+    let path = String::from_utf8(bytes).ok()?;
+    let refused = path
+        .chars()
+        .any(|c| !c.is_ascii() || c.is_control() || matches!(c, ';' | '\\' | '%'))
         || path.contains("//")
+        || path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    (!refused).then_some(path)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// A method as the proxy reports it must be an uppercase HTTP token (`GET`, `POST`, ...).
+fn valid_method(method: &str) -> bool {
+    !method.is_empty()
+        && method.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
 }
 
 /// What a proxy asks about.
@@ -286,13 +320,17 @@ impl AppState {
             AuthOutcome::Missing => return ForwardOutcome::Unauthenticated { invalid: false },
             AuthOutcome::Invalid => return ForwardOutcome::Unauthenticated { invalid: true },
         };
-        let path = query.uri.split(['?', '#']).next().unwrap_or_default();
-        if suspicious(path) {
+        if !valid_method(query.method) {
+            return ForwardOutcome::Deny {
+                reason: "missing or invalid method".into(),
+            };
+        }
+        let Some(path) = normalise_path(query.uri) else {
             return ForwardOutcome::Deny {
                 reason: "ambiguous path".into(),
             };
-        }
-        let Some((resource, action)) = self.routes.resolve(query.method, query.host, path) else {
+        };
+        let Some((resource, action)) = self.routes.resolve(query.method, query.host, &path) else {
             return ForwardOutcome::Deny {
                 reason: "no route covers this request".into(),
             };
@@ -300,7 +338,7 @@ impl AppState {
 
         let mut context = Map::new();
         context.insert("method".into(), Value::String(query.method.to_owned()));
-        context.insert("path".into(), Value::String(path.to_owned()));
+        context.insert("path".into(), Value::String(path));
         context.insert("host".into(), Value::String(query.host.to_owned()));
         context.insert("proto".into(), Value::String(query.proto.to_owned()));
         if let Some(ip) = query.client_ip {
@@ -391,19 +429,37 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The client address: from `X-Forwarded-For`/`X-Real-IP` when the peer is a trusted proxy.
-fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: bool) -> Option<IpAddr> {
+/// The client address when the peer is a trusted proxy. `X-Forwarded-For` (every instance,
+/// comma-separated, in order) is walked from the right, skipping `trusted_proxies`: the first
+/// untrusted address is the client (the leftmost entries are whatever the client sent); when all
+/// are trusted, the leftmost. An entry that is not an address ends the walk with no address.
+/// `X-Real-IP` is believed only without `X-Forwarded-For`; with neither, the peer.
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: IpAddr, trusted: bool) -> Option<IpAddr> {
     if !trusted {
         return Some(peer);
     }
-    header_str(headers, "x-real-ip")
-        .and_then(|v| v.trim().parse().ok())
-        .or_else(|| {
-            header_str(headers, "x-forwarded-for")
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .or(Some(peer))
+    let mut forwarded = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return None;
+        };
+        forwarded.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()));
+    }
+    if headers.contains_key("x-forwarded-for") {
+        let mut client = None;
+        for entry in forwarded.iter().rev() {
+            let ip: IpAddr = entry.parse().ok()?;
+            client = Some(ip);
+            if !state.is_trusted_proxy(ip) {
+                break;
+            }
+        }
+        return client;
+    }
+    match headers.get("x-real-ip") {
+        Some(value) => value.to_str().ok().and_then(|v| v.trim().parse().ok()),
+        None => Some(peer),
+    }
 }
 
 fn untrusted(state: &AppState, peer: SocketAddr) -> Response {
@@ -438,13 +494,13 @@ pub async fn nginx(
         );
     };
     let query = ForwardQuery {
-        method: header_str(&headers, "x-original-method").unwrap_or("GET"),
+        method: header_str(&headers, "x-original-method").unwrap_or_default(),
         host: header_str(&headers, "x-forwarded-host")
             .or_else(|| header_str(&headers, "host"))
             .unwrap_or_default(),
         uri,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
-        client_ip: client_ip(&headers, peer.ip(), true),
+        client_ip: client_ip(&state, &headers, peer.ip(), true),
         credentials: crate::routes::decisions::credentials(&headers),
     };
     let outcome = state.forward_decision(&query);
@@ -473,11 +529,11 @@ pub async fn traefik(
         );
     };
     let query = ForwardQuery {
-        method: header_str(&headers, "x-forwarded-method").unwrap_or("GET"),
+        method: header_str(&headers, "x-forwarded-method").unwrap_or_default(),
         host: header_str(&headers, "x-forwarded-host").unwrap_or_default(),
         uri,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
-        client_ip: client_ip(&headers, peer.ip(), true),
+        client_ip: client_ip(&state, &headers, peer.ip(), true),
         credentials: crate::routes::decisions::credentials(&headers),
     };
     let outcome = state.forward_decision(&query);
@@ -511,7 +567,7 @@ pub async fn envoy(
         host: header_str(&headers, "host").unwrap_or_default(),
         uri: &original,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
-        client_ip: client_ip(&headers, peer.ip(), trusted),
+        client_ip: client_ip(&state, &headers, peer.ip(), trusted),
         credentials: crate::routes::decisions::credentials(&headers),
     };
     let outcome = state.forward_decision(&query);
@@ -575,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn ambiguous_paths_are_suspicious() {
+    fn ambiguous_paths_are_refused() {
         for path in [
             "/docs/../admin",
             "/docs/%2e%2e/admin",
@@ -583,10 +639,31 @@ mod tests {
             "/a\\b",
             "/a//b",
             "/./a",
+            "/docs/%zz",
+            "/docs/%4",
+            "/docs/a%00",
+            "/docs/a%0a",
+            "/docs/%c0%ae%c0%ae/x",
+            "/docs/a;b",
+            "/docs/%252e",
+            "/docs/a%5cb",
+            "/docs/a%ef%bc%8fb",
+            "/docs/\u{e9}",
         ] {
-            assert!(suspicious(path), "{path}");
+            assert!(normalise_path(path).is_none(), "{path}");
         }
-        assert!(!suspicious("/docs/a.b/c"));
+        assert_eq!(normalise_path("/docs/a.b/c?x=1#f").unwrap(), "/docs/a.b/c");
+        assert_eq!(normalise_path("/docs/%73ecret").unwrap(), "/docs/secret");
+    }
+
+    #[test]
+    fn methods_are_uppercase_tokens() {
+        for ok in ["GET", "POST", "PROPFIND", "M-SEARCH"] {
+            assert!(valid_method(ok), "{ok}");
+        }
+        for bad in ["", "get", "Get", "G ET", "GET\t"] {
+            assert!(!valid_method(bad), "{bad}");
+        }
     }
 
     #[test]
