@@ -1192,7 +1192,6 @@ async fn missing_forwarded_method_is_denied() {
 }
 
 #[tokio::test]
-#[ignore = "needs a `/v1/forward-auth/envoy/` route in src/routes/mod.rs"]
 async fn envoy_empty_path_is_forbidden() {
     let server = TestServer::start().await;
     server.upload(APP_BUNDLE).await;

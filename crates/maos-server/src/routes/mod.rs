@@ -31,6 +31,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/forward-auth/nginx", any(forward_auth::nginx))
         .route("/v1/forward-auth/traefik", any(forward_auth::traefik))
         .route(forward_auth::ENVOY_PREFIX, any(forward_auth::envoy))
+        // `{*path}` never matches an empty tail; the bare prefix with a slash is still a
+        // forward-auth question (and answers 403 like any uncovered path).
+        .route(
+            &format!("{}/", forward_auth::ENVOY_PREFIX),
+            any(forward_auth::envoy),
+        )
         .route(
             &format!("{}/{{*path}}", forward_auth::ENVOY_PREFIX),
             any(forward_auth::envoy),
