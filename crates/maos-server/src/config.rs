@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// How long a client may take to send a request body; slower bodies are cut off with 408
+    /// so that a slow sender cannot hold a connection open indefinitely.
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             max_batch: 1000,
             shutdown_grace_seconds: 10,
+            body_timeout_seconds: 10,
         }
     }
 }
@@ -243,6 +247,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("server", "max_body_bytes", EnvKind::Integer),
     ("server", "max_batch", EnvKind::Integer),
     ("server", "shutdown_grace_seconds", EnvKind::Integer),
+    ("server", "body_timeout_seconds", EnvKind::Integer),
     ("storage", "url", EnvKind::Text),
     ("storage", "max_connections", EnvKind::Integer),
     ("log", "level", EnvKind::Text),
@@ -352,6 +357,9 @@ impl Config {
         }
         if self.server.max_body_bytes == 0 {
             return Err("server.max_body_bytes: must be positive".into());
+        }
+        if self.server.body_timeout_seconds == 0 {
+            return Err("server.body_timeout_seconds: must be positive".into());
         }
         Ok(())
     }

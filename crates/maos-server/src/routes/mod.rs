@@ -19,6 +19,7 @@ use crate::state::AppState;
 /// The whole HTTP API.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.server.max_body_bytes;
+    let body_timeout = std::time::Duration::from_secs(state.config.server.body_timeout_seconds);
     Router::new()
         .route("/v1/authorize", post(decisions::authorize))
         .route("/v1/authorize/batch", post(decisions::authorize_batch))
@@ -96,6 +97,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .with_state(state)
 }
 
