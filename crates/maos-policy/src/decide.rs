@@ -610,31 +610,14 @@ impl DecisionPoint {
                     continue;
                 };
                 let mut conditions = Vec::new();
-                let (truth, note) = if !rule.actions.matches(action) {
-                    (
-                        Truth::False,
-                        Some(format!(
-                            "action `{action}` is not one of {}",
-                            rule.actions.describe()
-                        )),
-                    )
-                } else if !rule.pattern.matches(&resource) {
-                    (
-                        Truth::False,
-                        Some(format!(
-                            "resource `{resource}` does not match `{}`",
-                            rule.pattern
-                        )),
-                    )
-                } else {
-                    (
-                        eval_all(
-                            &rule.conditions,
-                            request,
-                            Some(("conditions", &mut conditions)),
-                        ),
-                        None,
-                    )
+                let note = scope_mismatch(&rule.actions, &rule.pattern, action, &resource);
+                let truth = match note {
+                    Some(_) => Truth::False,
+                    None => eval_all(
+                        &rule.conditions,
+                        request,
+                        Some(("conditions", &mut conditions)),
+                    ),
                 };
                 hits.extend(hit(
                     rule.seq,
@@ -661,24 +644,10 @@ impl DecisionPoint {
             if !names_subject {
                 continue;
             }
-            let (truth, note) = if !rule.actions.matches(action) {
-                (
-                    Truth::False,
-                    Some(format!(
-                        "action `{action}` is not one of {}",
-                        rule.actions.describe()
-                    )),
-                )
-            } else if !rule.pattern.matches(&resource) {
-                (
-                    Truth::False,
-                    Some(format!(
-                        "resource `{resource}` does not match `{}`",
-                        rule.pattern
-                    )),
-                )
-            } else {
-                (Truth::True, None)
+            let note = scope_mismatch(&rule.actions, &rule.pattern, action, &resource);
+            let truth = match note {
+                Some(_) => Truth::False,
+                None => Truth::True,
             };
             hits.extend(hit(
                 rule.seq,
@@ -729,6 +698,25 @@ impl DecisionPoint {
             .get(id as usize)
             .map(|r| r.name.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Why a rule's actions or resource pattern leave it out for this request, for the trace.
+fn scope_mismatch(
+    actions: &compile::Actions,
+    pattern: &crate::pattern::Pattern,
+    action: &str,
+    resource: &str,
+) -> Option<String> {
+    if !actions.matches(action) {
+        Some(format!(
+            "action `{action}` is not one of {}",
+            actions.describe()
+        ))
+    } else if !pattern.matches(resource) {
+        Some(format!("resource `{resource}` does not match `{pattern}`"))
+    } else {
+        None
     }
 }
 
