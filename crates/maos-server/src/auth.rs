@@ -17,6 +17,8 @@ use maos_store::{ApiToken, hash_token};
 pub struct Credentials<'a> {
     /// The `Authorization` header's value, as sent.
     pub authorization: Option<&'a str>,
+    /// The DER of the client certificate the TLS handshake verified, when there was one.
+    pub client_certificate: Option<&'a [u8]>,
 }
 
 /// An authenticated caller.
@@ -43,6 +45,41 @@ pub enum AuthOutcome {
 /// every decision request.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     fn authenticate(&self, credentials: &Credentials<'_>) -> AuthOutcome;
+}
+
+/// Several authenticators asked in order: each answers [`AuthOutcome::Missing`] for
+/// credentials that are not its kind, and the first other answer is the chain's. So a bearer
+/// value that one authenticator recognises and refuses is refused, never passed on.
+#[derive(Debug, Default)]
+pub struct AuthChain {
+    links: Vec<Arc<dyn Authenticator>>,
+}
+
+impl AuthChain {
+    pub fn new(links: Vec<Arc<dyn Authenticator>>) -> Self {
+        AuthChain { links }
+    }
+
+    pub fn push(&mut self, link: Arc<dyn Authenticator>) {
+        self.links.push(link);
+    }
+}
+
+impl Authenticator for AuthChain {
+    fn authenticate(&self, credentials: &Credentials<'_>) -> AuthOutcome {
+        for link in &self.links {
+            match link.authenticate(credentials) {
+                AuthOutcome::Missing => {}
+                answer => return answer,
+            }
+        }
+        // Credentials that no authenticator recognises are not valid ones.
+        if credentials.authorization.is_some() || credentials.client_certificate.is_some() {
+            AuthOutcome::Invalid
+        } else {
+            AuthOutcome::Missing
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -111,8 +148,10 @@ impl Authenticator for TokenCache {
         let Some(header) = credentials.authorization else {
             return AuthOutcome::Missing;
         };
+        // A value this cache does not hold may be another authenticator's (a signed token,
+        // an API key); the chain refuses what nobody recognises.
         let Some(token) = bearer(header) else {
-            return AuthOutcome::Invalid;
+            return AuthOutcome::Missing;
         };
         let hash = hash_token(token);
         let cache = self.by_hash.load();
@@ -120,7 +159,8 @@ impl Authenticator for TokenCache {
             Some(cached) if cached.expires_at.is_none_or(|at| maos_store_now() < at) => {
                 AuthOutcome::Authenticated(cached.caller.clone())
             }
-            _ => AuthOutcome::Invalid,
+            Some(_) => AuthOutcome::Invalid,
+            None => AuthOutcome::Missing,
         }
     }
 }
@@ -169,9 +209,11 @@ mod tests {
             token("t2", "revoked", true, None),
             token("t3", "expired", false, Some(1)),
         ]);
+        let chain = AuthChain::new(vec![Arc::new(cache)]);
         let auth = |header: Option<&str>| {
-            cache.authenticate(&Credentials {
+            chain.authenticate(&Credentials {
                 authorization: header,
+                ..Credentials::default()
             })
         };
         match auth(Some("Bearer good")) {
@@ -190,6 +232,51 @@ mod tests {
         assert_eq!(auth(Some("Bearer expired")), AuthOutcome::Invalid);
         assert_eq!(auth(Some("Basic Z29vZA==")), AuthOutcome::Invalid);
         assert_eq!(auth(Some("Bearer")), AuthOutcome::Invalid);
+    }
+
+    /// Claims bearer values starting with its prefix: valid when the rest is `ok`.
+    #[derive(Debug)]
+    struct Prefixed(&'static str);
+
+    impl Authenticator for Prefixed {
+        fn authenticate(&self, credentials: &Credentials<'_>) -> AuthOutcome {
+            let Some(rest) = credentials
+                .authorization
+                .and_then(bearer)
+                .and_then(|t| t.strip_prefix(self.0))
+            else {
+                return AuthOutcome::Missing;
+            };
+            if rest == "ok" {
+                AuthOutcome::Authenticated(Arc::new(Caller {
+                    subject: Subject::new("agent", self.0),
+                    roles: Vec::new(),
+                    credential: self.0.into(),
+                }))
+            } else {
+                AuthOutcome::Invalid
+            }
+        }
+    }
+
+    #[test]
+    fn chain_takes_the_first_answer_and_refuses_what_nobody_claims() {
+        let chain = AuthChain::new(vec![Arc::new(Prefixed("a.")), Arc::new(Prefixed("a.b."))]);
+        let auth = |header: Option<&str>, certificate: Option<&[u8]>| {
+            chain.authenticate(&Credentials {
+                authorization: header,
+                client_certificate: certificate,
+            })
+        };
+        match auth(Some("Bearer a.ok"), None) {
+            AuthOutcome::Authenticated(caller) => assert_eq!(caller.credential, "a."),
+            other => panic!("{other:?}"),
+        }
+        // The first link claims `a.b.ok` and refuses it; the second never sees it.
+        assert_eq!(auth(Some("Bearer a.b.ok"), None), AuthOutcome::Invalid);
+        assert_eq!(auth(Some("Bearer z.ok"), None), AuthOutcome::Invalid);
+        assert_eq!(auth(None, Some(b"not mapped")), AuthOutcome::Invalid);
+        assert_eq!(auth(None, None), AuthOutcome::Missing);
     }
 
     #[test]

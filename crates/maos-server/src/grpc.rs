@@ -105,7 +105,10 @@ impl Authorization for ExtAuthz {
                 &http.scheme
             },
             client_ip,
-            credentials: Credentials { authorization },
+            credentials: Credentials {
+                authorization,
+                ..Credentials::default()
+            },
         };
         let response = match state.forward_decision(&query) {
             ForwardOutcome::Allow(caller) => {

@@ -8,6 +8,7 @@
 //! held behind atomic swaps and refreshed when the store announces a change (on PostgreSQL from
 //! any node, through `LISTEN/NOTIFY`).
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
+use maos_audit::RecordDraft;
+use maos_core::event::SecurityEvent;
 use maos_core::{Request, Resource, Subject};
 use maos_policy::{Bundle, DecisionOptions, DecisionPoint, LoadErrors, Response, TestOutcome};
 use maos_store::{
@@ -14,7 +16,8 @@ use maos_store::{
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, broadcast};
 
-use crate::auth::{AuthOutcome, Authenticator, Caller, Credentials, TokenCache};
+use crate::audit::{AuditSink, LogOnlyAudit};
+use crate::auth::{AuthChain, AuthOutcome, Authenticator, Caller, Credentials, TokenCache};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes::forward_auth::RouteTable;
@@ -39,6 +42,10 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     pub authenticator: Arc<dyn Authenticator>,
     pub routes: RouteTable,
+    /// Where audit records go (see [`crate::audit`]).
+    pub audit_sink: Arc<dyn AuditSink>,
+    /// Security events for the detection pipeline; sending never blocks.
+    pub events: broadcast::Sender<Arc<SecurityEvent>>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -46,6 +53,9 @@ pub struct AppState {
     reload: Mutex<()>,
     pub ready: AtomicBool,
 }
+
+/// How many security events may wait for a slow subscriber before it misses some.
+const EVENT_BUFFER: usize = 4096;
 
 /// The bundle installed on first start: it protects the admin API.
 pub const DEFAULT_BUNDLE: &str = include_str!("default-bundle.yaml");
@@ -66,9 +76,11 @@ impl AppState {
                 version: None,
             }),
             resources: ArcSwap::from_pointee(HashMap::new()),
-            authenticator: tokens.clone(),
+            authenticator: Arc::new(AuthChain::new(vec![tokens.clone()])),
             tokens,
             routes,
+            audit_sink: Arc::new(LogOnlyAudit),
+            events: broadcast::channel(EVENT_BUFFER).0,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
         })
@@ -358,6 +370,24 @@ impl AppState {
     pub fn check_stored(&self, version: &PolicyVersion) -> Result<(), ApiError> {
         let bundle = parse_stored(version)?;
         self.check_candidate(bundle).map(|_| ())
+    }
+
+    /// Stores one audit record before the operation it describes answers. An audit that cannot
+    /// be written refuses the operation: 503 `audit_unavailable`.
+    pub async fn audit(&self, draft: RecordDraft) -> Result<(), ApiError> {
+        self.audit_sink.append(draft).await.map_err(|error| {
+            tracing::error!(%error, "audit.append_failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be written; the operation was refused",
+            )
+        })
+    }
+
+    /// Publishes a security event to whoever listens (the SIEM); dropped when nobody does.
+    pub fn emit(&self, event: SecurityEvent) {
+        let _ = self.events.send(Arc::new(event));
     }
 
     /// Marks the server ready or not for `/readyz`.

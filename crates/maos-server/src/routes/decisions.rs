@@ -23,6 +23,7 @@ pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
         authorization: headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
+        ..Credentials::default()
     }
 }
 
