@@ -293,8 +293,10 @@ impl Config {
             None => ("(defaults)".to_owned(), String::new()),
         };
         // Deserialize the file alone first, so that errors point into it.
-        toml::from_str::<Config>(&source)
-            .map_err(|e| located(&name, &source, e.span(), e.message()))?;
+        if let Err(e) = toml::from_str::<Config>(&source) {
+            return Err(locate_route_error(&name, &source)
+                .unwrap_or_else(|| located(&name, &source, e.span(), e.message())));
+        }
         let mut table: toml::Table =
             toml::from_str(&source).map_err(|e| located(&name, &source, e.span(), e.message()))?;
 
@@ -364,6 +366,27 @@ impl Config {
         Ok(())
     }
 
+    /// The base URL this server names in metadata documents: `server.public_url`, or when
+    /// that is empty the address it listens on (`bound`, loopback for a wildcard address).
+    /// Never taken from a request's `Host` header, which the client chooses.
+    pub fn public_base_url(&self, bound: std::net::SocketAddr) -> String {
+        let configured = self.server.public_url.trim_end_matches('/');
+        if !configured.is_empty() {
+            return configured.to_owned();
+        }
+        let listen = bound;
+        let ip = match listen.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }
+            ip => ip,
+        };
+        format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+    }
+
     /// The storage URL, defaulting to a SQLite file in the data directory.
     pub fn storage_url(&self) -> String {
         if self.storage.url.is_empty() {
@@ -375,6 +398,32 @@ impl Config {
             self.storage.url.clone()
         }
     }
+}
+
+/// The error of the first `[[forward_auth.routes]]` table that does not deserialize, at the
+/// line of its header. toml places errors raised inside an element of an array of tables at the
+/// array's first element, which would blame the wrong route.
+fn locate_route_error(file: &str, source: &str) -> Option<ConfigError> {
+    let table: toml::Table = toml::from_str(source).ok()?;
+    let routes = table.get("forward_auth")?.get("routes")?.as_array()?;
+    let (index, message) = routes.iter().enumerate().find_map(|(index, route)| {
+        route
+            .clone()
+            .try_into::<RouteConfig>()
+            .err()
+            .map(|e| (index, e.message().to_owned()))
+    })?;
+    let (line_index, line) = source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == "[[forward_auth.routes]]")
+        .nth(index)?;
+    Some(ConfigError::Invalid {
+        file: file.to_owned(),
+        line: line_index + 1,
+        column: line.len() - line.trim_start().len() + 1,
+        message: format!("route {}: {message}", index + 1),
+    })
 }
 
 fn located(
@@ -451,6 +500,33 @@ mod tests {
             matches!(err, ConfigError::Invalid { line: 3..=6, .. }),
             "{err}"
         );
+    }
+
+    /// `maos config check` blamed the first route for a mistake in the third.
+    #[test]
+    fn bad_route_is_reported_at_its_own_line() {
+        let route = |path: &str, resource: &str| {
+            format!(
+                "[[forward_auth.routes]]\nmethod = \"GET\"\npath = \"{path}\"\n\
+                 resource = \"{resource}\"\naction = \"read\"\n\n"
+            )
+        };
+        let text = format!(
+            "[forward_auth]\n\n{}{}{}",
+            route("/a/{id}", "doc:{id}"),
+            route("/b/{id}", "doc:{id}"),
+            route("/c/{id}", "doc:{other}"),
+        );
+        let file = write(&text);
+        let err = check_file(file.path()).unwrap_err();
+        match &err {
+            ConfigError::Invalid { line, message, .. } => {
+                assert_eq!(*line, 15, "{err}");
+                assert!(message.starts_with("route 3:"), "{err}");
+                assert!(message.contains("does not capture"), "{err}");
+            }
+            other => panic!("{other}"),
+        }
     }
 
     #[test]

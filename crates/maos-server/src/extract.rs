@@ -87,3 +87,26 @@ where
         Ok(ApiQuery(value))
     }
 }
+
+/// Refuses a body whose declared `Content-Length` is over the limit before any of it is read.
+/// The body-limit extractor alone would answer 413 only after reading, and hyper would first
+/// tell a client that sent `Expect: 100-continue` to go ahead and send it.
+pub async fn refuse_declared_oversize(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return axum::response::IntoResponse::into_response(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        ));
+    }
+    next.run(request).await
+}

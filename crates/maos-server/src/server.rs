@@ -82,6 +82,13 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let http_addr = listener.local_addr()?;
+    let _ = state.http_addr.set(http_addr);
+    if config.server.public_url.is_empty() {
+        tracing::warn!(
+            base = %state.public_base_url(),
+            "server.public_url is not set; metadata documents name the listen address"
+        );
+    }
     let app =
         crate::routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let mut http_signal = signal.clone();

@@ -52,6 +52,8 @@ pub struct AppState {
     /// Serialises reloads so that a slower, older reload never overwrites a newer one.
     reload: Mutex<()>,
     pub ready: AtomicBool,
+    /// The HTTP listener's address once bound.
+    pub http_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// How many security events may wait for a slow subscriber before it misses some.
@@ -83,6 +85,7 @@ impl AppState {
             events: broadcast::channel(EVENT_BUFFER).0,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
+            http_addr: std::sync::OnceLock::new(),
         })
     }
 
@@ -388,6 +391,16 @@ impl AppState {
     /// Publishes a security event to whoever listens (the SIEM); dropped when nobody does.
     pub fn emit(&self, event: SecurityEvent) {
         let _ = self.events.send(Arc::new(event));
+    }
+
+    /// The base URL for metadata documents (see [`Config::public_base_url`]).
+    pub fn public_base_url(&self) -> String {
+        let bound = self
+            .http_addr
+            .get()
+            .copied()
+            .unwrap_or(self.config.server.listen);
+        self.config.public_base_url(bound)
     }
 
     /// Marks the server ready or not for `/readyz`.

@@ -247,6 +247,33 @@ impl<'s> PolicyVersions<'s> {
 
     /// Undoes the latest activation: the version active before it becomes active again.
     pub async fn rollback(&self, author: &str) -> Result<PolicyVersion, StoreError> {
+        self.rollback_to(author, None).await
+    }
+
+    /// The version a rollback would activate now, if there is one.
+    pub async fn rollback_target(&self) -> Result<Option<i64>, StoreError> {
+        with_pool!(self.store, pool => {
+            let rows = sqlx::query(
+                "SELECT version_id FROM policy_activations WHERE NOT undone \
+                 ORDER BY id DESC LIMIT 2",
+            )
+            .fetch_all(pool)
+            .await?;
+            match rows.get(1) {
+                Some(row) => Ok(Some(row.try_get("version_id")?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Undoes the latest activation. With `expected`, the rollback is refused with
+    /// [`StoreError::Conflict`] unless it would activate that version (the one the caller
+    /// checked).
+    pub async fn rollback_to(
+        &self,
+        author: &str,
+        expected: Option<i64>,
+    ) -> Result<PolicyVersion, StoreError> {
         let store = self.store;
         let id = write_tx!(store, Change::Policy, tx => {
             lock_policy!(store, tx);
@@ -266,6 +293,14 @@ impl<'s> PolicyVersions<'s> {
                 [latest, previous] => (*latest, *previous),
                 _ => return Err(StoreError::NothingToRollBack),
             };
+            if let Some(expected) = expected
+                && expected != previous.1
+            {
+                return Err(StoreError::Conflict(format!(
+                    "a rollback would now activate version {}, not {expected}",
+                    previous.1
+                )));
+            }
             sqlx::query("UPDATE policy_activations SET undone = TRUE WHERE id = $1")
                 .bind(latest.0)
                 .execute(&mut *tx)

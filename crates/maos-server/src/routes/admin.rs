@@ -155,10 +155,19 @@ pub async fn rollback(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
-    let version = state
-        .store
-        .policy_versions()
-        .rollback(&caller.subject.qualified())
+    let versions = state.store.policy_versions();
+    // The version rolled back to must pass the same checks as one activated by id: it may be
+    // one that would lock the administrator out.
+    let target = versions.rollback_target().await?;
+    if let Some(id) = target {
+        let version = versions
+            .get(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("policy version `{id}` not found")))?;
+        state.check_stored(&version)?;
+    }
+    let version = versions
+        .rollback_to(&caller.subject.qualified(), target)
         .await?;
     state.reload_policy().await?;
     Ok(Json(json!({ "version": version.summary })))
@@ -602,6 +611,52 @@ pub struct NewTokenBody {
     pub expires_in_seconds: Option<u64>,
 }
 
+/// The principal kinds a token may stand for.
+const TOKEN_PRINCIPAL_KINDS: [&str; 3] = ["user", "agent", "service"];
+
+/// The longest lifetime a token may be given: ten years.
+const MAX_TOKEN_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// Refuses a token for a principal that is not `user:`, `agent:` or `service:`, with a role
+/// the policy in force does not define, or that would be expired when created.
+fn check_new_token(state: &AppState, body: &NewTokenBody) -> ApiResult<()> {
+    let valid_principal = body.principal.split_once(':').is_some_and(|(kind, id)| {
+        TOKEN_PRINCIPAL_KINDS.contains(&kind)
+            && !id.is_empty()
+            && !id.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if !valid_principal {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "`principal` must be `user:<id>`, `agent:<id>` or `service:<id>`, not `{}`",
+                body.principal
+            ),
+        ));
+    }
+    let engine = state.engine.load();
+    let defined = &engine.point.bundle().roles;
+    if let Some(unknown) = body
+        .roles
+        .iter()
+        .find(|role| !defined.iter().any(|r| &r.name == *role))
+    {
+        return Err(ApiError::unprocessable(
+            "unknown_role",
+            format!("role `{unknown}` is not defined by the policy in force"),
+        ));
+    }
+    if let Some(seconds) = body.expires_in_seconds
+        && !(1..=MAX_TOKEN_SECONDS).contains(&seconds)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("`expires_in_seconds` must be between 1 and {MAX_TOKEN_SECONDS}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Create an API token; the token is in this answer only.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
     request_body(content = Object, description = "`{principal, roles?, description?, expires_in_seconds?}`"),
@@ -612,15 +667,7 @@ pub async fn create_token(
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     state.authorize_caller(&credentials(&headers), TOKENS, "write")?;
-    match body.principal.split_once(':') {
-        Some((kind, id)) if !kind.is_empty() && !id.is_empty() => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "`principal` must be `type:id`",
-            ));
-        }
-    }
+    check_new_token(&state, &body)?;
     let (id, token) = generate_token().map_err(|e| ApiError::internal("token generation", e))?;
     let expires_at = match body.expires_in_seconds {
         Some(seconds) => {

@@ -20,11 +20,21 @@ const DECISIONS: &str = "decisions";
 
 pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     Credentials {
-        authorization: headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
+        authorization: authorization(headers),
         ..Credentials::default()
     }
+}
+
+/// The one `Authorization` header. Two of them, or one that is not visible ASCII, are
+/// presented but unusable: `Some("")`, which no authenticator accepts, so the caller gets 401
+/// `invalid_token` instead of one of the values being picked.
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return Some("");
+    }
+    Some(first.to_str().unwrap_or(""))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,25 +317,8 @@ fn complete(
     get, path = "/.well-known/authzen-configuration", tag = "authzen",
     responses((status = 200, description = "the PDP's endpoints"))
 )]
-pub async fn authzen_configuration(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Json<Value> {
-    let base = if state.config.server.public_url.is_empty() {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-            .map_or_else(|| state.config.server.listen.to_string(), str::to_owned);
-        format!("http://{host}")
-    } else {
-        state
-            .config
-            .server
-            .public_url
-            .trim_end_matches('/')
-            .to_owned()
-    };
+pub async fn authzen_configuration(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let base = state.public_base_url();
     Json(json!({
         "policy_decision_point": base,
         "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
