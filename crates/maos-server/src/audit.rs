@@ -24,6 +24,24 @@ pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditUnavaila
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
     /// Seals and stores one record; resolves once it is durable.
     fn append(&self, draft: RecordDraft) -> AppendFuture<'_>;
+
+    /// Queues one record without waiting for it to be stored (decisions). An `Err` means the
+    /// record was not taken, or the audit is failing: the operation must be refused.
+    fn enqueue(&self, draft: RecordDraft) -> Result<(), AuditUnavailable> {
+        tracing::info!(
+            audit.actor = %draft.actor,
+            audit.action = %draft.action,
+            audit.resource = %draft.resource,
+            audit.result = ?draft.result,
+            "audit.record"
+        );
+        Ok(())
+    }
+
+    /// Whether records are being written; `false` after a failed write until one succeeds.
+    fn available(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that writes each record to the structured log and keeps nothing. It is what the

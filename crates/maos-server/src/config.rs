@@ -19,6 +19,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub grpc: GrpcConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub audit: crate::audit_log::AuditConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -257,6 +258,13 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("grpc", "listen", EnvKind::Text),
     ("forward_auth", "trusted_proxies", EnvKind::List),
     ("forward_auth", "realm", EnvKind::Text),
+    ("audit", "checkpoint_every_records", EnvKind::Integer),
+    ("audit", "checkpoint_every_seconds", EnvKind::Integer),
+    ("audit", "decisions", EnvKind::Text),
+    ("audit", "decision_queue", EnvKind::Integer),
+    ("audit", "max_batch", EnvKind::Integer),
+    ("audit", "signing_key_file", EnvKind::Text),
+    ("audit", "redaction_key_file", EnvKind::Text),
 ];
 
 #[derive(Clone, Copy)]
@@ -363,6 +371,7 @@ impl Config {
         if self.server.body_timeout_seconds == 0 {
             return Err("server.body_timeout_seconds: must be positive".into());
         }
+        self.audit.validate()?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 //! any node, through `LISTEN/NOTIFY`).
 
 pub mod audit;
+pub mod audit_log;
 pub mod auth;
 pub mod config;
 pub mod error;

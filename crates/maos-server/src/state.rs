@@ -16,7 +16,7 @@ use maos_store::{
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, broadcast};
 
-use crate::audit::{AuditSink, LogOnlyAudit};
+use crate::audit::AuditSink;
 use crate::auth::{AuthChain, AuthOutcome, Authenticator, Caller, Credentials, TokenCache};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -63,7 +63,11 @@ const EVENT_BUFFER: usize = 4096;
 pub const DEFAULT_BUNDLE: &str = include_str!("default-bundle.yaml");
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Store) -> Result<AppState, anyhow::Error> {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        audit_sink: Arc<dyn AuditSink>,
+    ) -> Result<AppState, anyhow::Error> {
         let point = DecisionPoint::load(DEFAULT_BUNDLE, "default-bundle.yaml")
             .map_err(|e| anyhow::anyhow!("the built-in default bundle is invalid: {e}"))?;
         let tokens = Arc::new(TokenCache::default());
@@ -81,7 +85,7 @@ impl AppState {
             authenticator: Arc::new(AuthChain::new(vec![tokens.clone()])),
             tokens,
             routes,
-            audit_sink: Arc::new(LogOnlyAudit),
+            audit_sink,
             events: broadcast::channel(EVENT_BUFFER).0,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
@@ -199,7 +203,8 @@ impl AppState {
     /// Decides one request with the engine in force, after merging stored attributes.
     pub fn decide(&self, mut request: Request, options: &DecisionOptions) -> Response {
         self.enrich(&mut request.resource);
-        let response = self.engine.load().point.decide_with(&request, options);
+        let mut response = self.engine.load().point.decide_with(&request, options);
+        self.audit_decision(&request, &mut response);
         metrics::counter!("maos_decisions_total", "result" => decision_label(response.decision))
             .increment(1);
         response

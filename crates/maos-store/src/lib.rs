@@ -14,6 +14,7 @@
 //! Adding a table: add `NNNN_name.sql` to both migration folders with the next number and a
 //! line to [`migrations`]; never edit a migration that has shipped.
 
+mod audit;
 mod change;
 mod error;
 mod policy;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+pub use audit::{AuditAppend, AuditLog, AuditQuery, status_name};
 pub use change::Change;
 pub use error::StoreError;
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
@@ -243,6 +245,10 @@ impl Store {
         ApiTokens::new(self)
     }
 
+    pub fn audit_log(&self) -> AuditLog<'_> {
+        AuditLog::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -266,16 +272,30 @@ fn backend_kind(backend: &Backend) -> BackendKind {
 /// The embedded migrations of one backend.
 pub fn migrations(kind: BackendKind) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match kind {
-        BackendKind::Sqlite => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
-        )],
-        BackendKind::Postgres => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
-        )],
+        BackendKind::Sqlite => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                2,
+                "audit",
+                include_str!("../migrations/sqlite/0002_audit.sql"),
+            ),
+        ],
+        BackendKind::Postgres => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                2,
+                "audit",
+                include_str!("../migrations/postgres/0002_audit.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files
