@@ -261,7 +261,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("audit", "checkpoint_every_records", EnvKind::Integer),
     ("audit", "checkpoint_every_seconds", EnvKind::Integer),
     ("audit", "decisions", EnvKind::Text),
-    ("audit", "decision_queue", EnvKind::Integer),
+    ("audit", "queue", EnvKind::Integer),
     ("audit", "max_batch", EnvKind::Integer),
     ("audit", "signing_key_file", EnvKind::Text),
     ("audit", "redaction_key_file", EnvKind::Text),

@@ -55,7 +55,14 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .with_context(|| format!("cannot open storage {}", maos_store::redact_url(&url)))?;
     tracing::info!(backend = store.kind().as_str(), "storage.opened");
 
-    let state = Arc::new(AppState::new(config.clone(), store.clone())?);
+    // The audit log comes first: nothing is served unless it can be written.
+    let keys = crate::audit_log::load_or_create_keys(&config.audit, &config.server.data_dir)?;
+    let audit = Arc::new(crate::audit_log::StoreAudit::start(
+        store.clone(),
+        &config.audit,
+        keys,
+    ));
+    let state = Arc::new(AppState::new(config.clone(), store.clone(), audit)?);
     // Subscribe before loading, so no change between the load and the subscription is lost.
     let changes = store.subscribe();
 
@@ -219,6 +226,8 @@ impl RunningServer {
         for task in self.background {
             task.abort();
         }
+        // Commits what is queued and covers every record with a final checkpoint.
+        self.state.audit_sink.close().await;
         self.state.store.close().await;
         tracing::info!("server.stopped");
     }

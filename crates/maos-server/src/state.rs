@@ -203,8 +203,7 @@ impl AppState {
     /// Decides one request with the engine in force, after merging stored attributes.
     pub fn decide(&self, mut request: Request, options: &DecisionOptions) -> Response {
         self.enrich(&mut request.resource);
-        let mut response = self.engine.load().point.decide_with(&request, options);
-        self.audit_decision(&request, &mut response);
+        let response = self.engine.load().point.decide_with(&request, options);
         metrics::counter!("maos_decisions_total", "result" => decision_label(response.decision))
             .increment(1);
         response

@@ -128,7 +128,10 @@ macro_rules! write_append {
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(to_i64(checkpoint.index, "audit checkpoint index")?)
-            .bind(to_i64(checkpoint.time.unix_millis(), "audit checkpoint time")?)
+            .bind(to_i64(
+                checkpoint.time.unix_millis(),
+                "audit checkpoint time",
+            )?)
             .bind(to_i64(checkpoint.tree_size, "audit checkpoint tree size")?)
             .bind(text)
             .execute(&mut *$tx)
@@ -174,13 +177,16 @@ macro_rules! push_conditions {
             $sql.push(" AND request_id = ").push_bind(id.clone());
         }
         if let Some(since) = query.since_ms {
-            $sql.push(" AND time >= ").push_bind(to_i64(since, "query time")?);
+            $sql.push(" AND time >= ")
+                .push_bind(to_i64(since, "query time")?);
         }
         if let Some(until) = query.until_ms {
-            $sql.push(" AND time < ").push_bind(to_i64(until, "query time")?);
+            $sql.push(" AND time < ")
+                .push_bind(to_i64(until, "query time")?);
         }
         if let Some(after) = query.after_seq {
-            $sql.push(" AND seq > ").push_bind(to_i64(after, "query cursor")?);
+            $sql.push(" AND seq > ")
+                .push_bind(to_i64(after, "query cursor")?);
         }
         $sql.push(" ORDER BY seq LIMIT ")
             .push_bind(i64::from(query.limit));
@@ -243,9 +249,8 @@ impl<'s> AuditLog<'s> {
     pub async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let rows: Vec<String> = match self.store.backend() {
             Backend::Sqlite(pool) => {
-                let mut sql = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "SELECT record FROM audit_records",
-                );
+                let mut sql =
+                    sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT record FROM audit_records");
                 push_conditions!(sql, query);
                 sql.build()
                     .fetch_all(pool)
@@ -255,9 +260,8 @@ impl<'s> AuditLog<'s> {
                     .collect::<Result<_, _>>()?
             }
             Backend::Postgres { pool, .. } => {
-                let mut sql = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                    "SELECT record FROM audit_records",
-                );
+                let mut sql =
+                    sqlx::QueryBuilder::<sqlx::Postgres>::new("SELECT record FROM audit_records");
                 push_conditions!(sql, query);
                 sql.build()
                     .fetch_all(pool)

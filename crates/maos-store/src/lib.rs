@@ -15,6 +15,7 @@
 //! line to [`migrations`]; never edit a migration that has shipped.
 
 mod audit;
+mod audit_writer;
 mod change;
 mod error;
 mod policy;
@@ -34,6 +35,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 pub use audit::{AuditAppend, AuditLog, AuditQuery, status_name};
+pub use audit_writer::{AuditWriteError, AuditWriter, AuditWriterOptions, Receipt};
 pub use change::Change;
 pub use error::StoreError;
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
