@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod audit_log;
+pub mod audited;
 pub mod auth;
 pub mod config;
 pub mod error;
