@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::routes::audit as audit_routes;
 use crate::routes::{admin, decisions, forward_auth, ops};
 
 /// `{"error": {"code", "message", "details"?}}`
@@ -99,6 +100,34 @@ pub struct EvaluationsDoc {
     evaluations: Vec<EvaluationDoc>,
 }
 
+/// One audit record (docs/audit.md, "Record format").
+#[derive(Debug, ToSchema)]
+pub struct AuditRecordDoc {
+    seq: u64,
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`
+    time: String,
+    /// `type:id` or `system`
+    actor: String,
+    action: String,
+    resource: String,
+    /// `{"status": "success"}`, or `failure`/`denied` with a `reason`
+    #[schema(value_type = Object)]
+    result: Value,
+    request_id: Option<String>,
+    #[schema(value_type = Object)]
+    details: Map<String, Value>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// A page of `GET /v1/audit`.
+#[derive(Debug, ToSchema)]
+pub struct AuditPageDoc {
+    records: Vec<AuditRecordDoc>,
+    /// The `after` of the next page; `null` on the last page.
+    next: Option<u64>,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -126,10 +155,12 @@ impl Modify for BearerAuth {
         admin::list_resources, admin::get_resource, admin::put_resource, admin::delete_resource,
         admin::list_tokens, admin::create_token, admin::revoke_token,
         ops::healthz, ops::readyz, ops::metrics,
+        audit_routes::list_records,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,
-        EvaluationDoc, EvaluationsRequestDoc, EvaluationsDoc, EntityDoc, ActionDoc
+        EvaluationDoc, EvaluationsRequestDoc, EvaluationsDoc, EntityDoc, ActionDoc,
+        AuditRecordDoc, AuditPageDoc
     )),
     modifiers(&BearerAuth)
 )]

@@ -1,6 +1,7 @@
 //! The HTTP routes.
 
 pub mod admin;
+pub mod audit;
 pub mod decisions;
 pub mod forward_auth;
 pub mod ops;
@@ -89,6 +90,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(admin::revoke_token),
         )
+        .route("/v1/audit", get(audit::list_records))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
