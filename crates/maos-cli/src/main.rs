@@ -31,6 +31,8 @@ enum Command {
     Policy(commands::policy::PolicyArgs),
     /// Scan logs with Sigma rules offline; check rule directories.
     Siem(commands::siem::SiemArgs),
+    /// Verify the audit log offline, find records about a secret, export the log.
+    Audit(commands::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Authz(args) => commands::authz::run(args),
         Command::Policy(args) => commands::policy::run(args),
         Command::Siem(args) => commands::siem::run(args),
+        Command::Audit(args) => commands::audit::run(args),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ macro_rules! outln {
     };
 }
 
+pub mod audit;
 pub mod authz;
 pub mod policy;
 pub mod siem;
