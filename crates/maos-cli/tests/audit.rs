@@ -463,3 +463,23 @@ async fn kill_9_loses_no_acknowledged_operation() {
         serde_json::json!(stdout(&hashed).trim())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_beside_a_running_server_is_no_false_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve(dir.path());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let streaming = tokio::spawn(stream(base, "live", stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Records keep arriving while the log is read.
+    let path = dir.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || verify(&path))
+        .await
+        .unwrap();
+    stop.notify_one();
+    streaming.await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}

@@ -229,15 +229,24 @@ fn verify(source: &Source, public_key: Option<&str>) -> Result<ExitCode, Failure
     let total = runtime
         .block_on(log.count())
         .map_err(|e| Failure::bad_input(format!("cannot count records: {e}")))?;
-    let state = runtime.block_on(log.state());
+    // Read before the records: a server still running may append after it, never remove.
+    let state = match runtime.block_on(log.state()) {
+        Ok(state) => state,
+        Err(error) => return Ok(tampered(&format!("the chain state is damaged: {error}"))),
+    };
 
+    // The hash of the record the state names as the last one, seen while streaming.
+    let last_seq = state.head.next_seq.checked_sub(1);
+    let last_hash = std::cell::Cell::new(None);
+    let records = StoredRecords::new(&runtime, &store).inspect(|record| {
+        if let Ok(record) = record
+            && Some(record.seq) == last_seq
+        {
+            last_hash.set(Some(record.hash));
+        }
+    });
     let bar = progress_bar(total);
-    let report = maos_audit::verify(
-        StoredRecords::new(&runtime, &store),
-        &checkpoints,
-        &key,
-        |done| bar.set_position(done),
-    );
+    let report = maos_audit::verify(records, &checkpoints, &key, |done| bar.set_position(done));
     bar.finish_and_clear();
     runtime.block_on(store.close());
 
@@ -252,25 +261,22 @@ fn verify(source: &Source, public_key: Option<&str>) -> Result<ExitCode, Failure
         },
     };
 
-    // The chain state row names the head the server last committed: a log that ends earlier
-    // lost its tail, even where no checkpoint covers that tail yet.
-    match state {
-        Ok(state) if state.head.next_seq > report.records => {
-            return Ok(tampered(&format!(
-                "the log was truncated: it ends before record {}, but the chain state says {} \
-                 records were written",
-                report.records, state.head.next_seq
-            )));
-        }
-        Ok(state) if state.head != report.head => {
-            return Ok(tampered(&format!(
-                "the chain state does not match the last record {}: records were added or \
-                 changed outside the server",
-                report.records.saturating_sub(1)
-            )));
-        }
-        Ok(_) => {}
-        Err(error) => return Ok(tampered(&format!("the chain state is damaged: {error}"))),
+    // The chain state row names the head the server had committed when verification began: a
+    // log that ends earlier lost its tail, even where no checkpoint covers that tail yet, and
+    // the record it names must be the one the chain holds (records appended by a running server
+    // since then come after it).
+    if state.head.next_seq > report.records {
+        return Ok(tampered(&format!(
+            "the log was truncated: it ends before record {}, but the chain state says {} \
+             records were written",
+            report.records, state.head.next_seq
+        )));
+    }
+    if last_seq.is_some() && last_hash.get() != Some(state.head.last_hash) {
+        return Ok(tampered(&format!(
+            "the chain state does not match record {}: records were changed outside the server",
+            state.head.next_seq.saturating_sub(1)
+        )));
     }
 
     outln!(
