@@ -16,6 +16,7 @@
 
 mod change;
 mod error;
+mod identity;
 mod policy;
 mod resources;
 pub mod testing;
@@ -34,6 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use change::Change;
 pub use error::StoreError;
+pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
@@ -243,6 +245,10 @@ impl Store {
         ApiTokens::new(self)
     }
 
+    pub fn identities(&self) -> Identities<'_> {
+        Identities::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -266,16 +272,30 @@ fn backend_kind(backend: &Backend) -> BackendKind {
 /// The embedded migrations of one backend.
 pub fn migrations(kind: BackendKind) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match kind {
-        BackendKind::Sqlite => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
-        )],
-        BackendKind::Postgres => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
-        )],
+        BackendKind::Sqlite => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/sqlite/0004_identity.sql"),
+            ),
+        ],
+        BackendKind::Postgres => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/postgres/0004_identity.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files
