@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 pub mod authz;
+pub mod identity;
 pub mod policy;
 pub mod siem;
 
