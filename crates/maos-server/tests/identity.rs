@@ -663,3 +663,126 @@ async fn a_principal_manages_its_own_api_keys_but_not_others() {
     assert_eq!(list.status(), 403);
     server.stop().await;
 }
+
+/// Regression: forward-auth added the principal's stored roles to an API key's scopes, so a key
+/// scoped to `reader` could write with its owner's `editor` role.
+#[tokio::test]
+async fn api_key_scopes_are_not_widened_by_stored_roles() {
+    let server = TestServer::start().await;
+    server.upload(APP_BUNDLE).await;
+    create(
+        &server,
+        json!({"id": "agent:sync", "roles": ["reader", "editor"]}),
+    )
+    .await;
+    let (status, key) = json_of(
+        server
+            .post("/v1/principals/agent:sync/apikeys")
+            .json(&json!({"scopes": ["reader"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{key}");
+    let api_key = key["key"].as_str().unwrap();
+    let put = |credential: String| {
+        let server = &server;
+        async move {
+            server
+                .client
+                .get(server.url("/v1/forward-auth/nginx"))
+                .header("x-original-uri", "/docs/a")
+                .header("x-original-method", "PUT")
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // editor may write documents owned by alice.
+    let stored = server
+        .put("/v1/resources/document/a")
+        .json(&json!({"attributes": {"owner": "alice"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200);
+    let (status, full) = json_of(
+        server
+            .post("/v1/principals/agent:sync/apikeys")
+            .json(&json!({"scopes": ["reader", "editor"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{full}");
+    assert_eq!(put(full["key"].as_str().unwrap().to_owned()).await, 200);
+
+    // The reader-scoped key reads, and may not write.
+    assert_eq!(
+        forward_auth(&server, api_key, "/docs/a").await.status(),
+        200
+    );
+    assert_eq!(put(api_key.to_owned()).await, 403);
+    server.stop().await;
+}
+
+/// Requests never carry roles: the decision APIs look the subject up, add its stored roles and
+/// deny a disabled principal whatever the policies say.
+#[tokio::test]
+async fn the_decision_apis_use_stored_roles_and_deny_a_disabled_subject() {
+    let server = TestServer::start().await;
+    server.upload(APP_BUNDLE).await;
+    create(
+        &server,
+        json!({"id": "user:erin", "roles": ["reader"], "attributes": {"department": "finance"}}),
+    )
+    .await;
+    let request = common::request("user:erin", "document:a", "read");
+    assert!(server.decide(request.clone()).await);
+
+    // AuthZEN sees the same principal.
+    let evaluation = json!({"subject": {"type": "user", "id": "erin"},
+        "resource": {"type": "document", "id": "a"}, "action": {"name": "read"}});
+    let (status, answer) = json_of(
+        server
+            .post("/access/v1/evaluation")
+            .json(&evaluation)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, answer["decision"].as_bool()), (200, Some(true)));
+
+    let disabled = server
+        .post("/v1/principals/user:erin/disable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    assert!(!server.decide(request.clone()).await);
+    let (_, answer) = json_of(
+        server
+            .post("/access/v1/evaluation")
+            .json(&evaluation)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer["decision"], false);
+
+    let enabled = server
+        .post("/v1/principals/user:erin/enable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 200);
+    assert!(server.decide(request).await);
+    server.stop().await;
+}
