@@ -561,6 +561,7 @@ async fn discovery_documents_and_signing_key_rotation_with_overlap() {
     )
     .await;
     let old_token = before["access_token"].as_str().unwrap().to_owned();
+    let mut events = server.server.as_ref().unwrap().state.events.subscribe();
     let (status, rotated) = json_of(
         server
             .post("/v1/identity/signing-keys/rotate")
@@ -617,6 +618,21 @@ async fn discovery_documents_and_signing_key_rotation_with_overlap() {
     .await;
     assert_eq!(status, 403);
     let _ = Duration::from_secs(0);
+    // The rotation is a security event.
+    let mut actions = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        actions.extend(
+            event
+                .details
+                .get("event.action")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned),
+        );
+    }
+    assert!(
+        actions.iter().any(|a| a == "identity.signing_key.rotate"),
+        "{actions:?}"
+    );
     server.stop().await;
 }
 

@@ -1255,6 +1255,15 @@ pub async fn rotate_api_key(
         .reload_api_keys()
         .await
         .map_err(identity_error)?;
+    emit(
+        &state,
+        SecurityEventType::AuthenticationSuccess,
+        Severity::Info,
+        Some(&id.to_string()),
+        None,
+        "identity.apikey.rotate",
+        None,
+    );
     audit(
         &state,
         Some(&caller.subject.qualified()),
