@@ -33,6 +33,16 @@ enum Command {
     Siem(commands::siem::SiemArgs),
     /// Verify the audit log offline, find records about a secret, export the log.
     Audit(commands::audit::AuditArgs),
+    /// Manage people on a running server (add, disable, enable, list).
+    User(commands::identity::UserArgs),
+    /// Manage agents on a running server.
+    Agent(commands::identity::AgentArgs),
+    /// Create and revoke API keys on a running server.
+    Apikey(commands::identity::ApiKeyArgs),
+    /// Enrol TOTP multi-factor authentication.
+    Mfa(commands::identity::MfaArgs),
+    /// Log in and keep the access token for later commands.
+    Login(commands::identity::LoginArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +54,11 @@ fn main() -> ExitCode {
         Command::Policy(args) => commands::policy::run(args),
         Command::Siem(args) => commands::siem::run(args),
         Command::Audit(args) => commands::audit::run(args),
+        Command::User(args) => commands::identity::run_user(args),
+        Command::Agent(args) => commands::identity::run_agent(args),
+        Command::Apikey(args) => commands::identity::run_apikey(args),
+        Command::Mfa(args) => commands::identity::run_mfa(args),
+        Command::Login(args) => commands::identity::run_login(args),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod grpc;
+pub mod identity;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::audit as audit_routes;
-use crate::routes::{admin, decisions, forward_auth, ops};
+use crate::routes::{admin, decisions, forward_auth, identity, ops};
 
 /// `{"error": {"code", "message", "details"?}}`
 #[derive(Debug, ToSchema)]
@@ -156,6 +156,15 @@ impl Modify for BearerAuth {
         admin::list_tokens, admin::create_token, admin::revoke_token,
         ops::healthz, ops::readyz, ops::metrics,
         audit_routes::list_records,
+        identity::list_principals, identity::create_principal, identity::get_principal,
+        identity::update_principal, identity::put_roles, identity::delete_principal,
+        identity::disable_principal, identity::enable_principal, identity::set_password,
+        identity::enroll_mfa, identity::confirm_mfa, identity::delete_mfa,
+        identity::new_recovery_codes, identity::list_api_keys, identity::create_api_key_route,
+        identity::rotate_api_key, identity::revoke_api_key, identity::login,
+        identity::oauth_token, identity::oauth_revoke, identity::jwks,
+        identity::openid_configuration, identity::list_signing_keys,
+        identity::rotate_signing_key,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,

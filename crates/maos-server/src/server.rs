@@ -74,6 +74,9 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .context("cannot load state from storage")?;
 
     let mut background = vec![tokio::spawn(follow_changes(state.clone(), changes))];
+    background.push(tokio::spawn(crate::identity::run_maintenance(
+        state.clone(),
+    )));
     background.push(tokio::spawn(async {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {

@@ -18,6 +18,7 @@ mod audit;
 mod audit_writer;
 mod change;
 mod error;
+mod identity;
 mod policy;
 mod resources;
 pub mod testing;
@@ -38,6 +39,7 @@ pub use audit::{AuditAppend, AuditLog, AuditQuery, status_name};
 pub use audit_writer::{AuditWriteError, AuditWriter, AuditWriterOptions, Receipt};
 pub use change::Change;
 pub use error::StoreError;
+pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
@@ -251,6 +253,10 @@ impl Store {
         AuditLog::new(self)
     }
 
+    pub fn identities(&self) -> Identities<'_> {
+        Identities::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -285,6 +291,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 "audit",
                 include_str!("../migrations/sqlite/0002_audit.sql"),
             ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/sqlite/0004_identity.sql"),
+            ),
         ],
         BackendKind::Postgres => &[
             (
@@ -296,6 +307,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 2,
                 "audit",
                 include_str!("../migrations/postgres/0002_audit.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/postgres/0004_identity.sql"),
             ),
         ],
     };

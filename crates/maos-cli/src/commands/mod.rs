@@ -14,6 +14,7 @@ macro_rules! outln {
 
 pub mod audit;
 pub mod authz;
+pub mod identity;
 pub mod policy;
 pub mod siem;
 

@@ -379,7 +379,7 @@ impl AppState {
             extra_roles: caller.roles.clone(),
             explain: false,
         };
-        let response = self.decide(request, &options);
+        let response = self.decide_as_caller(request, &options);
         tracing::debug!(
             principal.id = %caller.subject.qualified(),
             decision = decision_label(response.decision),

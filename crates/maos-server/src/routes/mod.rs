@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod decisions;
 pub mod forward_auth;
+pub mod identity;
 pub mod ops;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 
 use crate::error;
 use crate::state::AppState;
@@ -91,6 +92,66 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::delete(admin::revoke_token),
         )
         .route("/v1/audit", get(audit::list_records))
+        .route(
+            "/v1/principals",
+            get(identity::list_principals).post(identity::create_principal),
+        )
+        .route(
+            "/v1/principals/{id}",
+            get(identity::get_principal)
+                .patch(identity::update_principal)
+                .delete(identity::delete_principal),
+        )
+        .route(
+            "/v1/principals/{id}/disable",
+            post(identity::disable_principal),
+        )
+        .route(
+            "/v1/principals/{id}/enable",
+            post(identity::enable_principal),
+        )
+        .route("/v1/principals/{id}/password", put(identity::set_password))
+        .route("/v1/principals/{id}/roles", put(identity::put_roles))
+        .route(
+            "/v1/principals/{id}/mfa",
+            post(identity::enroll_mfa).delete(identity::delete_mfa),
+        )
+        .route(
+            "/v1/principals/{id}/mfa/confirm",
+            post(identity::confirm_mfa),
+        )
+        .route(
+            "/v1/principals/{id}/mfa/recovery-codes",
+            post(identity::new_recovery_codes),
+        )
+        .route(
+            "/v1/principals/{id}/apikeys",
+            get(identity::list_api_keys).post(identity::create_api_key_route),
+        )
+        .route(
+            "/v1/principals/{id}/apikeys/{key}",
+            axum::routing::delete(identity::revoke_api_key),
+        )
+        .route(
+            "/v1/principals/{id}/apikeys/{key}/rotate",
+            post(identity::rotate_api_key),
+        )
+        .route("/v1/login", post(identity::login))
+        .route("/v1/oauth/token", post(identity::oauth_token))
+        .route("/v1/oauth/revoke", post(identity::oauth_revoke))
+        .route("/.well-known/jwks.json", get(identity::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(identity::openid_configuration),
+        )
+        .route(
+            "/v1/identity/signing-keys",
+            get(identity::list_signing_keys),
+        )
+        .route(
+            "/v1/identity/signing-keys/rotate",
+            post(identity::rotate_signing_key),
+        )
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
