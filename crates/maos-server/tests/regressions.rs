@@ -237,3 +237,200 @@ async fn duplicate_authorization_headers_are_refused() {
     assert_eq!(response.status(), 200);
     server.stop().await;
 }
+
+/// A bundle that adds a token manager: `maos:tokens` read and write, nothing else.
+fn bundle_with_token_manager() -> String {
+    APP_BUNDLE.replacen(
+        "roles:\n",
+        "roles:\n  - name: tokenmgr\n    permissions: [{ resource: \"maos:tokens\", actions: [\"read\", \"write\"] }]\n",
+        1,
+    )
+    .replacen(
+        "bindings:\n",
+        "bindings:\n  - { subject: \"user:tm\", roles: [\"tokenmgr\"] }\n",
+        1,
+    )
+}
+
+/// A caller allowed only to manage tokens minted itself a `maos-admin` token, and tokens for
+/// `user:admin`: `maos:tokens` write was a path to every role and every principal.
+#[tokio::test]
+async fn token_manager_cannot_mint_roles_or_principals_it_does_not_hold() {
+    let server = TestServer::start().await;
+    server.upload(&bundle_with_token_manager()).await;
+    let manager = server.token_for("user:tm", &[]).await;
+    let mint = |body: Value| {
+        server
+            .client
+            .post(server.url("/v1/tokens"))
+            .bearer_auth(&manager)
+            .json(&body)
+            .send()
+    };
+
+    let escalation = mint(json!({"principal": "user:tm", "roles": ["maos-admin"]}))
+        .await
+        .unwrap();
+    assert_eq!(escalation.status(), 403);
+    let body: Value = escalation.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden");
+
+    let impersonation = mint(json!({"principal": "user:admin"})).await.unwrap();
+    assert_eq!(impersonation.status(), 403);
+
+    // What it holds itself it may pass on to its own tokens.
+    let own = mint(json!({"principal": "user:tm", "roles": ["tokenmgr"]}))
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 201);
+
+    // A policy administrator may still issue any role to anyone.
+    let by_admin = server
+        .post("/v1/tokens")
+        .json(&json!({"principal": "service:nginx", "roles": ["maos-pep"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_admin.status(), 201);
+    server.stop().await;
+}
+
+/// `DELETE /v1/tokens/bootstrap` succeeded and locked every administrator out; a token
+/// manager could also revoke other principals' tokens.
+#[tokio::test]
+async fn revoking_the_last_admin_token_is_refused() {
+    let server = TestServer::start().await;
+    server.upload(&bundle_with_token_manager()).await;
+
+    let manager = server.token_for("user:tm", &[]).await;
+    let by_manager = server
+        .client
+        .delete(server.url("/v1/tokens/bootstrap"))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_manager.status(), 403);
+
+    let last = server.delete("/v1/tokens/bootstrap").send().await.unwrap();
+    assert_eq!(last.status(), 422);
+    let body: Value = last.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "admin_lockout");
+    assert_eq!(server.get("/v1/policy").send().await.unwrap().status(), 200);
+
+    // With a second admin token in place the bootstrap token may go.
+    let second = server.token_for("user:admin", &["maos-admin"]).await;
+    assert_eq!(
+        server
+            .delete("/v1/tokens/bootstrap")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let still_admin = server
+        .client
+        .get(server.url("/v1/policy"))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still_admin.status(), 200);
+    server.stop().await;
+}
+
+/// Without credentials, `POST /v1/authorize` and `POST /v1/tokens` answered 400 or 415 about
+/// the body: the server parsed bodies for anybody.
+#[tokio::test]
+async fn credentials_are_checked_before_the_body_is_read() {
+    let server = TestServer::start().await;
+    for (path, content_type, body) in [
+        ("/v1/authorize", "application/json", "{}"),
+        ("/v1/authorize", "text/plain", "x"),
+        ("/v1/tokens", "application/json", "{}"),
+        ("/access/v1/evaluation", "application/json", "not json"),
+    ] {
+        let anonymous = server
+            .client
+            .post(server.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+        let bad_token = server
+            .client
+            .post(server.url(path))
+            .bearer_auth("not-a-token")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad_token.status(), 401, "{path}");
+        let answer: Value = bad_token.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "unauthenticated", "{path}");
+    }
+    server.stop().await;
+}
+
+/// `PUT /v1/resources/doc:x/a` was stored although `doc:x` + `a` and `doc` + `x:a` are the same
+/// `type:id`; listing with `after=doc:x:a` then returned the same page forever.
+#[tokio::test]
+async fn colon_in_resource_type_is_refused() {
+    let server = TestServer::start().await;
+    let response = server
+        .put("/v1/resources/doc:x/a")
+        .json(&json!({"attributes": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    server.stop().await;
+}
+
+/// Two `X-Original-Method` (or `X-Original-URI`) headers: the first was used, so a proxy and
+/// MAOS could act on different requests.
+#[tokio::test]
+async fn duplicate_forwarded_headers_are_refused() {
+    let server = TestServer::start().await;
+    server.upload(APP_BUNDLE).await;
+    let reader = server.token_for("user:bob", &[]).await;
+    let ask = |extra: &[(&str, &str)]| {
+        let mut builder = server
+            .client
+            .get(server.url("/v1/forward-auth/nginx"))
+            .bearer_auth(&reader);
+        for (name, value) in extra {
+            builder = builder.header(*name, *value);
+        }
+        builder.send()
+    };
+    let single = ask(&[
+        ("x-original-method", "GET"),
+        ("x-original-uri", "/docs/a"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(single.status(), 200);
+    for extra in [
+        vec![
+            ("x-original-method", "GET"),
+            ("x-original-method", "PUT"),
+            ("x-original-uri", "/docs/a"),
+        ],
+        vec![
+            ("x-original-method", "GET"),
+            ("x-original-uri", "/docs/a"),
+            ("x-original-uri", "/docs/b"),
+        ],
+    ] {
+        let response = ask(&extra).await.unwrap();
+        assert_eq!(response.status(), 403, "{extra:?}");
+    }
+    server.stop().await;
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::audited::AdminChange;
-use crate::auth::generate_token;
+use crate::auth::{Caller, generate_token};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::decisions::credentials;
@@ -610,6 +610,14 @@ pub async fn put_resource(
             "resource type and id must not be empty",
         ));
     }
+    if kind.contains(':') {
+        // `type:id` is how patterns and cursors split a resource: a `:` in the type would make
+        // `doc:x` + `a` and `doc` + `x:a` the same resource.
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("resource type `{kind}` must not contain `:`"),
+        ));
+    }
     let change = AdminChange::new(&caller, &headers, "resource.put", format!("{kind}:{id}"));
     let record = state
         .audited_change(change, async {
@@ -722,6 +730,109 @@ fn check_new_token(state: &AppState, body: &NewTokenBody) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether `subject` with `extra_roles` may write the policy, i.e. holds full admin rights:
+/// whoever may edit the policy could grant themselves any role anyway.
+fn may_write_policy(state: &AppState, subject: &maos_core::Subject, extra_roles: &[String]) -> bool {
+    let request = maos_core::Request {
+        subject: subject.clone(),
+        resource: maos_core::Resource::new("maos", POLICY),
+        action: maos_core::Action::new("write"),
+        context: Map::new(),
+    };
+    let options = maos_policy::DecisionOptions {
+        extra_roles: extra_roles.to_vec(),
+        explain: false,
+    };
+    state
+        .engine
+        .load()
+        .point
+        .decide_with(&request, &options)
+        .decision
+}
+
+/// The roles `caller` holds: those its credential carries and those the policy in force binds
+/// to its principal.
+fn held_roles(state: &AppState, caller: &Caller) -> Vec<String> {
+    let principal = caller.subject.qualified();
+    let engine = state.engine.load();
+    let mut roles = caller.roles.clone();
+    for binding in &engine.point.bundle().bindings {
+        if binding.subject == principal {
+            roles.extend(binding.roles.iter().cloned());
+        }
+    }
+    roles
+}
+
+/// A caller that may manage tokens but not write the policy can only issue tokens for itself,
+/// with roles it holds: otherwise `maos:tokens` write would be a path to every role and every
+/// principal.
+fn check_delegation(state: &AppState, caller: &Caller, body: &NewTokenBody) -> ApiResult<()> {
+    if may_write_policy(state, &caller.subject, &caller.roles) {
+        return Ok(());
+    }
+    let principal = caller.subject.qualified();
+    if body.principal != principal {
+        return Err(ApiError::forbidden(format!(
+            "only a policy administrator may issue tokens for another principal; \
+             `{principal}` may issue tokens for itself"
+        )));
+    }
+    let held = held_roles(state, caller);
+    if let Some(role) = body.roles.iter().find(|role| !held.contains(role)) {
+        return Err(ApiError::forbidden(format!(
+            "`{principal}` does not hold role `{role}` and so cannot grant it"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a revocation that the caller may not make or that would leave nobody able to
+/// administer the policy with a token.
+///
+/// Without policy rights a caller may revoke only its own principal's tokens. Nobody may revoke
+/// the last active token that can write the policy: that would lock every administrator out,
+/// the bootstrap token included (it comes back only when `MAOS_ADMIN_TOKEN` is set at start).
+async fn check_revocation(state: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    let tokens = state.store.api_tokens().list().await?;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX);
+    let active = |t: &&maos_store::ApiToken| {
+        t.revoked_at.is_none() && t.expires_at.is_none_or(|at| at > now)
+    };
+    let Some(target) = tokens.iter().filter(active).find(|t| t.id == id) else {
+        // Unknown or already revoked: the caller gets the store's 404.
+        return Ok(());
+    };
+    if !may_write_policy(state, &caller.subject, &caller.roles)
+        && target.principal != caller.subject.qualified()
+    {
+        return Err(ApiError::forbidden(format!(
+            "only a policy administrator may revoke tokens of another principal (`{}`)",
+            target.principal
+        )));
+    }
+    let is_admin = |t: &maos_store::ApiToken| {
+        t.principal.split_once(':').is_some_and(|(kind, name)| {
+            may_write_policy(state, &maos_core::Subject::new(kind, name), &t.roles)
+        })
+    };
+    if is_admin(target) && !tokens.iter().filter(active).any(|t| t.id != id && is_admin(t)) {
+        return Err(ApiError::unprocessable(
+            "admin_lockout",
+            "this is the last active token that can administer the policy; create another \
+             before revoking it",
+        ));
+    }
+    Ok(())
+}
+
 /// Create an API token; the token is in this answer only.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
     request_body(content = Object, description = "`{principal, roles?, description?, expires_in_seconds?}`"),
@@ -733,6 +844,7 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let caller = state.authorize_caller(&credentials(&headers), TOKENS, "write")?;
     check_new_token(&state, &body)?;
+    check_delegation(&state, &caller, &body)?;
     let (id, token) = generate_token().map_err(|e| ApiError::internal("token generation", e))?;
     let expires_at = match body.expires_in_seconds {
         Some(seconds) => {
@@ -793,6 +905,7 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let caller = state.authorize_caller(&credentials(&headers), TOKENS, "write")?;
+    check_revocation(&state, &caller, &id).await?;
     let change = AdminChange::new(&caller, &headers, "token.revoke", format!("token:{id}"));
     state
         .audited_change(change, async {

@@ -451,6 +451,30 @@ fn outcome_response(state: &AppState, outcome: ForwardOutcome) -> Response {
     }
 }
 
+/// The single-valued headers that describe the original request. `X-Forwarded-For` is not
+/// among them: its instances are one list, walked by [`client_ip`].
+const SINGLE_VALUED: [&str; 8] = [
+    "x-original-uri",
+    "x-original-method",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "host",
+];
+
+/// A denial when one of the headers describing the original request comes twice: which copy a
+/// proxy acted on is unknowable, so neither is believed (as with two `Authorization` headers).
+fn repeated_header(headers: &HeaderMap) -> Option<ForwardOutcome> {
+    let name = SINGLE_VALUED
+        .iter()
+        .find(|name| headers.get_all(**name).iter().nth(1).is_some())?;
+    Some(ForwardOutcome::Deny {
+        reason: format!("ambiguous request: `{name}` is given more than once"),
+    })
+}
+
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -519,6 +543,9 @@ pub async fn nginx(
     if !state.is_trusted_proxy(peer.ip()) {
         return untrusted(&state, peer);
     }
+    if let Some(refused) = repeated_header(&headers) {
+        return outcome_response(&state, refused);
+    }
     let Some(uri) = header_str(&headers, "x-original-uri") else {
         return outcome_response(
             &state,
@@ -553,6 +580,9 @@ pub async fn traefik(
     if !state.is_trusted_proxy(peer.ip()) {
         return untrusted(&state, peer);
     }
+    if let Some(refused) = repeated_header(&headers) {
+        return outcome_response(&state, refused);
+    }
     let Some(uri) = header_str(&headers, "x-forwarded-uri") else {
         return outcome_response(
             &state,
@@ -586,6 +616,9 @@ pub async fn envoy(
     let trusted = state.is_trusted_proxy(peer.ip());
     if !trusted {
         return untrusted(&state, peer);
+    }
+    if let Some(refused) = repeated_header(&headers) {
+        return outcome_response(&state, refused);
     }
     let full = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let original = full.strip_prefix(ENVOY_PREFIX).unwrap_or(full);

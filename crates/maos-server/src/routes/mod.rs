@@ -12,38 +12,26 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 
-use crate::error;
+use crate::auth::AuthOutcome;
+use crate::error::{self, ApiError};
 use crate::state::AppState;
 
 /// The whole HTTP API.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.server.max_body_bytes;
     let body_timeout = std::time::Duration::from_secs(state.config.server.body_timeout_seconds);
-    Router::new()
+    // Everything that needs a caller: credentials are checked before the body is read, so
+    // nobody unauthenticated can make the server parse a body.
+    let authenticated = Router::new()
         .route("/v1/authorize", post(decisions::authorize))
         .route("/v1/authorize/batch", post(decisions::authorize_batch))
         .route("/access/v1/evaluation", post(decisions::evaluation))
         .route("/access/v1/evaluations", post(decisions::evaluations))
-        .route(
-            "/.well-known/authzen-configuration",
-            get(decisions::authzen_configuration),
-        )
-        .route("/v1/forward-auth/nginx", any(forward_auth::nginx))
-        .route("/v1/forward-auth/traefik", any(forward_auth::traefik))
-        .route(forward_auth::ENVOY_PREFIX, any(forward_auth::envoy))
-        // `{*path}` never matches an empty tail; the bare prefix with a slash is still a
-        // forward-auth question (and answers 403 like any uncovered path).
-        .route(
-            &format!("{}/", forward_auth::ENVOY_PREFIX),
-            any(forward_auth::envoy),
-        )
-        .route(
-            &format!("{}/{{*path}}", forward_auth::ENVOY_PREFIX),
-            any(forward_auth::envoy),
-        )
         .route("/v1/policy", get(admin::active_policy))
         .route(
             "/v1/policy/versions",
@@ -136,6 +124,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/principals/{id}/apikeys/{key}/rotate",
             post(identity::rotate_api_key),
         )
+        .route(
+            "/v1/identity/signing-keys",
+            get(identity::list_signing_keys),
+        )
+        .route(
+            "/v1/identity/signing-keys/rotate",
+            post(identity::rotate_signing_key),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_first,
+        ));
+    Router::new()
+        .merge(authenticated)
         .route("/v1/login", post(identity::login))
         .route("/v1/oauth/token", post(identity::oauth_token))
         .route("/v1/oauth/revoke", post(identity::oauth_revoke))
@@ -145,12 +147,21 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(identity::openid_configuration),
         )
         .route(
-            "/v1/identity/signing-keys",
-            get(identity::list_signing_keys),
+            "/.well-known/authzen-configuration",
+            get(decisions::authzen_configuration),
+        )
+        .route("/v1/forward-auth/nginx", any(forward_auth::nginx))
+        .route("/v1/forward-auth/traefik", any(forward_auth::traefik))
+        .route(forward_auth::ENVOY_PREFIX, any(forward_auth::envoy))
+        // `{*path}` never matches an empty tail; the bare prefix with a slash is still a
+        // forward-auth question (and answers 403 like any uncovered path).
+        .route(
+            &format!("{}/", forward_auth::ENVOY_PREFIX),
+            any(forward_auth::envoy),
         )
         .route(
-            "/v1/identity/signing-keys/rotate",
-            post(identity::rotate_signing_key),
+            &format!("{}/{{*path}}", forward_auth::ENVOY_PREFIX),
+            any(forward_auth::envoy),
         )
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(ops::healthz))
@@ -168,6 +179,25 @@ pub fn router(state: Arc<AppState>) -> Router {
             body_timeout,
         ))
         .with_state(state)
+}
+
+/// Answers 401 before the handler (and its body extractor) runs when the request carries no
+/// usable credentials; authorization stays with the handler, which knows what is asked.
+async fn authenticate_first(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let credentials = decisions::credentials(request.headers());
+    match state.authenticator.authenticate(&credentials) {
+        AuthOutcome::Authenticated(_) => next.run(request).await,
+        AuthOutcome::Missing => {
+            ApiError::unauthenticated(&state.config.forward_auth.realm, false).into_response()
+        }
+        AuthOutcome::Invalid => {
+            ApiError::unauthenticated(&state.config.forward_auth.realm, true).into_response()
+        }
+    }
 }
 
 async fn openapi() -> impl IntoResponse {
