@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod grpc;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub audit_sink: Arc<dyn AuditSink>,
     /// Security events for the detection pipeline; sending never blocks.
     pub events: broadcast::Sender<Arc<SecurityEvent>>,
+    /// The key service and secrets store, attached once at start (see [`crate::keys`]).
+    pub keys: std::sync::OnceLock<Arc<crate::keys::KeyService>>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -83,6 +85,7 @@ impl AppState {
             routes,
             audit_sink: Arc::new(LogOnlyAudit),
             events: broadcast::channel(EVENT_BUFFER).0,
+            keys: std::sync::OnceLock::new(),
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),
@@ -176,7 +179,16 @@ impl AppState {
             Change::Policy => self.reload_policy().await,
             Change::Resource { kind, id } => self.reload_resource(kind, id).await,
             Change::Tokens => self.reload_tokens().await,
-            Change::Resync => self.reload_all().await,
+            Change::Key { name } => match self.keys.get() {
+                Some(keys) => keys.reload_key(name).await,
+                None => Ok(()),
+            },
+            Change::Resync => {
+                if let Some(keys) = self.keys.get() {
+                    keys.reload_all().await?;
+                }
+                self.reload_all().await
+            }
             // Announcements for state this server does not cache.
             _ => Ok(()),
         }

@@ -13,6 +13,8 @@ pub enum Change {
     Resource { kind: String, id: String },
     /// API tokens were created or revoked.
     Tokens,
+    /// The stored record of one key of the key service changed.
+    Key { name: String },
     /// Notifications may have been lost (a subscriber fell behind or the listening connection
     /// was re-established): reload everything.
     Resync,
@@ -30,6 +32,14 @@ impl Change {
             Change::Policy => "policy".to_owned(),
             Change::Tokens => "tokens".to_owned(),
             Change::Resync => "resync".to_owned(),
+            Change::Key { name } => {
+                let payload = format!("key\n{name}");
+                if payload.len() > MAX_PAYLOAD {
+                    "resync".to_owned()
+                } else {
+                    payload
+                }
+            }
             Change::Resource { kind, id } => {
                 let payload = format!("resource\n{kind}\n{id}");
                 if payload.len() > MAX_PAYLOAD {
@@ -47,6 +57,9 @@ impl Change {
             "policy" => Change::Policy,
             "tokens" => Change::Tokens,
             "resync" => Change::Resync,
+            _ if payload.starts_with("key\n") => Change::Key {
+                name: payload.get(4..).unwrap_or_default().to_owned(),
+            },
             _ => match payload
                 .strip_prefix("resource\n")
                 .and_then(|rest| rest.split_once('\n'))
@@ -123,6 +136,9 @@ mod tests {
                 id: "a/b:c".into(),
             },
             Change::Other("keys".into()),
+            Change::Key {
+                name: "payments".into(),
+            },
         ] {
             assert_eq!(Change::from_payload(&change.to_payload()), change);
         }

@@ -16,8 +16,10 @@
 
 mod change;
 mod error;
+mod keys;
 mod policy;
 mod resources;
+mod secrets;
 pub mod testing;
 mod tokens;
 
@@ -34,8 +36,12 @@ use tokio::task::JoinHandle;
 
 pub use change::Change;
 pub use error::StoreError;
+pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
+pub use secrets::{
+    RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets,
+};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
 
 /// How many changes a slow subscriber may fall behind before it is told to resynchronise.
@@ -243,6 +249,14 @@ impl Store {
         ApiTokens::new(self)
     }
 
+    pub fn key_records(&self) -> KeyRecords<'_> {
+        KeyRecords::new(self)
+    }
+
+    pub fn secrets(&self) -> Secrets<'_> {
+        Secrets::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -266,16 +280,30 @@ fn backend_kind(backend: &Backend) -> BackendKind {
 /// The embedded migrations of one backend.
 pub fn migrations(kind: BackendKind) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match kind {
-        BackendKind::Sqlite => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
-        )],
-        BackendKind::Postgres => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
-        )],
+        BackendKind::Sqlite => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                3,
+                "keys secrets",
+                include_str!("../migrations/sqlite/0003_keys_secrets.sql"),
+            ),
+        ],
+        BackendKind::Postgres => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                3,
+                "keys secrets",
+                include_str!("../migrations/postgres/0003_keys_secrets.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files
