@@ -39,9 +39,7 @@ pub use error::StoreError;
 pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
-pub use secrets::{
-    RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets,
-};
+pub use secrets::{RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
 
 /// How many changes a slow subscriber may fall behind before it is told to resynchronise.

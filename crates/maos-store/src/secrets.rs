@@ -72,6 +72,8 @@ pub enum RewrapOutcome {
     },
     /// Already at the target version (or newer).
     Current,
+    /// Deleted while the job ran; nothing to re-encrypt.
+    Gone,
     /// Could not be re-encrypted; the reason names no secret material.
     Failed { reason: String },
 }
@@ -364,7 +366,7 @@ impl<'s> Secrets<'s> {
             for (secret, outcome) in items {
                 let (to_version, result) = match outcome {
                     RewrapOutcome::Rewrapped { ciphertext, to_version } => {
-                        sqlx::query(
+                        let updated = sqlx::query(
                             "UPDATE secrets SET ciphertext = $1, key_version = $2 \
                              WHERE path = $3 AND version = $4 AND ciphertext = $5",
                         )
@@ -374,9 +376,16 @@ impl<'s> Secrets<'s> {
                         .bind(secret.version)
                         .bind(&secret.ciphertext)
                         .execute(&mut *tx)
-                        .await?;
-                        (Some(*to_version), "rewrapped".to_owned())
+                        .await?
+                        .rows_affected();
+                        if updated == 1 {
+                            (Some(*to_version), "rewrapped".to_owned())
+                        } else {
+                            // Deleted (or replaced) since it was read: nothing left to move.
+                            (None, "gone".to_owned())
+                        }
                     }
+                    RewrapOutcome::Gone => (None, "gone".to_owned()),
                     RewrapOutcome::Current => (Some(secret.key_version), "current".to_owned()),
                     RewrapOutcome::Failed { reason } => (None, format!("failed: {reason}")),
                 };
@@ -448,6 +457,7 @@ impl<'s> Secrets<'s> {
                             to_version,
                         },
                         ("current", _) => RewrapOutcome::Current,
+                        ("gone", _) => RewrapOutcome::Gone,
                         (other, _) => RewrapOutcome::Failed {
                             reason: other.strip_prefix("failed: ").unwrap_or(other).to_owned(),
                         },
