@@ -58,7 +58,8 @@ impl RecordAuthenticator {
 
     /// The tag of revision `revision` of key `name`'s serialised `record`, in hex.
     pub fn tag(&self, name: &str, revision: i64, record: &[u8]) -> String {
-        let tag = primitives::hmac_sha256(self.key.expose(), &Self::message(name, revision, record));
+        let tag =
+            primitives::hmac_sha256(self.key.expose(), &Self::message(name, revision, record));
         hex::encode(tag)
     }
 

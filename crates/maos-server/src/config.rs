@@ -161,7 +161,7 @@ pub enum KekProviderKind {
     Pkcs11,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
     pub kek_provider: KekProviderKind,
@@ -180,6 +180,21 @@ pub struct KeysConfig {
     /// How often keys due for rotation are rotated and keys past their deletion window
     /// destroyed.
     pub rotation_check_seconds: u64,
+}
+
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("kek_provider", &self.kek_provider)
+            .field("kek_mechanism", &self.kek_mechanism)
+            .field("kek_file", &self.kek_file)
+            .field("pkcs11_module", &self.pkcs11_module)
+            .field("pkcs11_token_label", &self.pkcs11_token_label)
+            .field("pkcs11_pin", &"[redacted]")
+            .field("pkcs11_kek_label", &self.pkcs11_kek_label)
+            .field("rotation_check_seconds", &self.rotation_check_seconds)
+            .finish()
+    }
 }
 
 impl Default for KeysConfig {
@@ -330,7 +345,10 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("keys", "pkcs11_token_label", EnvKind::Text),
     ("keys", "pkcs11_pin", EnvKind::Text),
     ("keys", "pkcs11_kek_label", EnvKind::Text),
+    ("keys", "kek_mechanism", EnvKind::Text),
+    ("keys", "rotation_check_seconds", EnvKind::Integer),
     ("secrets", "key", EnvKind::Text),
+    ("secrets", "rewrap_chunk", EnvKind::Integer),
 ];
 
 #[derive(Clone, Copy)]

@@ -26,6 +26,7 @@ use maos_store::{
 };
 use tokio::sync::Notify;
 
+use crate::audit::AuditSink;
 use crate::config::{Config, KekProviderKind};
 use crate::error::ApiError;
 
@@ -50,6 +51,9 @@ pub struct KeyService {
     rewrap_wake: Notify,
     pub secrets_key: String,
     rewrap_chunk: i64,
+    /// Where the background jobs' own changes (automatic rotation, destruction, re-encryption)
+    /// are audited, with the actor `system`.
+    audit: Arc<dyn AuditSink>,
 }
 
 impl std::fmt::Debug for KeyService {
@@ -88,7 +92,11 @@ fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
 impl KeyService {
     /// Opens the KEK, loads (or on first start creates) the record authentication key, loads
     /// every stored key, and creates the secrets key when missing.
-    pub async fn open(config: &Config, store: Store) -> anyhow::Result<Arc<KeyService>> {
+    pub async fn open(
+        config: &Config,
+        store: Store,
+        audit: Arc<dyn AuditSink>,
+    ) -> anyhow::Result<Arc<KeyService>> {
         let kek = open_kek(config)?;
 
         let records = match store.key_records().setting(RECORD_MAC_SETTING).await? {
@@ -116,6 +124,7 @@ impl KeyService {
             rewrap_wake: Notify::new(),
             secrets_key: config.secrets.key.clone(),
             rewrap_chunk: i64::from(config.secrets.rewrap_chunk),
+            audit,
         });
         service.reload_all().await?;
         service.ensure_secrets_key().await?;
@@ -130,8 +139,9 @@ impl KeyService {
             .decode(stored)
             .context("the stored record authentication key is not base64")?;
         RecordAuthenticator::unwrap(kek, &wrapped).context(
-            "the stored record authentication key does not unwrap with this kek (wrong kek, or \
-             the key_service_settings table was altered)",
+            "the stored record authentication key does not unwrap with this kek: a wrong kek \
+             (every node on one database needs the same kek file or hsm key), or the \
+             key_service_settings table was altered",
         )
     }
 
@@ -156,6 +166,34 @@ impl KeyService {
                 self.secrets_key,
                 error.message
             )),
+        }
+    }
+
+    /// Audits a change the server made by itself. The change is already made, so a failed
+    /// audit can only be logged.
+    async fn audit_system(
+        &self,
+        action: &str,
+        resource: &str,
+        outcome: maos_audit::Outcome,
+        details: serde_json::Value,
+    ) {
+        let Ok(action) = maos_audit::ActionName::parse(action) else {
+            tracing::error!(action, "audit.invalid_action");
+            return;
+        };
+        let mut draft = maos_audit::RecordDraft::new(
+            maos_audit::Timestamp::now(),
+            maos_audit::Actor::System,
+            action,
+            resource,
+            outcome,
+        );
+        if let serde_json::Value::Object(map) = details {
+            draft.details = map;
+        }
+        if let Err(error) = self.audit.append(draft).await {
+            tracing::error!(%error, "audit.append_failed");
         }
     }
 
@@ -197,8 +235,8 @@ impl KeyService {
         ) {
             return Err("its authentication tag does not match (the row was altered)".into());
         }
-        let record: KeyRecord = serde_json::from_str(&stored.record)
-            .map_err(|e| format!("it does not parse: {e}"))?;
+        let record: KeyRecord =
+            serde_json::from_str(&stored.record).map_err(|e| format!("it does not parse: {e}"))?;
         if record.name != stored.name {
             return Err(format!("it names key `{}`", record.name));
         }
@@ -208,6 +246,12 @@ impl KeyService {
     /// Builds a new ring from every stored record and swaps it in. Records that fail
     /// authentication or do not load are refused and logged; the others load.
     pub async fn reload_all(&self) -> Result<(), StoreError> {
+        let _guard = self.changes.lock().await;
+        self.reload_all_locked().await
+    }
+
+    /// [`KeyService::reload_all`] for a caller that holds the change lock.
+    async fn reload_all_locked(&self) -> Result<(), StoreError> {
         let stored = self.store.key_records().list().await?;
         let ring = KeyRing::new(self.kek.clone(), Arc::new(SystemClock));
         let mut revisions = HashMap::new();
@@ -238,6 +282,7 @@ impl KeyService {
 
     /// Applies another node's change of one key.
     pub async fn reload_key(&self, name: &str) -> Result<(), StoreError> {
+        let _guard = self.changes.lock().await;
         let Some(stored) = self.store.key_records().get(name).await? else {
             return Ok(());
         };
@@ -307,9 +352,25 @@ impl KeyService {
     ) -> Result<KeyMetadata, ApiError> {
         self.check_usable(name)?;
         let _guard = self.changes.lock().await;
-        let metadata = change(&self.ring()).map_err(crypto_error)?;
+        let ring = self.ring();
+
+        // A change of several steps (configure) may fail after its first step: put the
+        // record back as it was, so memory never differs from the store.
+        let before = ring.record(name).ok();
+        let metadata = match change(&ring) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                if let Some(before) = before
+                    && let Err(restore) = ring.load_record(before)
+                {
+                    tracing::error!(key.name = %name, error = %restore, "keys.restore_failed");
+                }
+                return Err(crypto_error(error));
+            }
+        };
+
         if let Err(error) = self.persist(name).await {
-            if let Err(reload) = self.reload_all().await {
+            if let Err(reload) = self.reload_all_locked().await {
                 tracing::error!(error = %reload, "keys.reload_after_failed_store_failed");
             }
             return Err(error);
@@ -336,7 +397,18 @@ impl KeyService {
 
     async fn start_rewrap_if_idle(&self) {
         match self.start_rewrap().await {
-            Ok(job) => tracing::info!(job.id = job.id, "secrets.rewrap_started"),
+            Ok(job) => {
+                tracing::info!(job.id = job.id, "secrets.rewrap_started");
+                let details = serde_json::json!({
+                    "job": job.id,
+                    "key": job.key_name,
+                    "target_version": job.target_version,
+                    "total": job.total,
+                });
+                let outcome = maos_audit::Outcome::Success;
+                self.audit_system("secret.rewrap_start", "maos:secrets", outcome, details)
+                    .await;
+            }
             Err(error) if error.status == StatusCode::CONFLICT => self.rewrap_wake.notify_one(),
             Err(error) => tracing::error!(error = %error.message, "secrets.rewrap_start_failed"),
         }
@@ -353,31 +425,63 @@ impl KeyService {
             }
         };
         for name in due {
+            let resource = format!("maos:keys/{name}");
             match self.rotate(&name).await {
-                Ok(metadata) => tracing::info!(
-                    key.name = %name,
-                    key.version = metadata.latest_version,
-                    "keys.rotated_automatically"
-                ),
+                Ok(metadata) => {
+                    tracing::info!(
+                        key.name = %name,
+                        key.version = metadata.latest_version,
+                        "keys.rotated_automatically"
+                    );
+                    let details = serde_json::json!({
+                        "version": metadata.latest_version,
+                        "automatic": true,
+                    });
+                    self.audit_system(
+                        "key.rotate",
+                        &resource,
+                        maos_audit::Outcome::Success,
+                        details,
+                    )
+                    .await;
+                }
                 Err(error) => {
                     tracing::error!(key.name = %name, error = %error.message, "keys.rotation_failed");
+                    let outcome = maos_audit::Outcome::failure(error.code);
+                    let details = serde_json::json!({"automatic": true});
+                    self.audit_system("key.rotate", &resource, outcome, details)
+                        .await;
                 }
             }
         }
 
-        let _guard = self.changes.lock().await;
-        match self.ring().destroy_due() {
-            Ok(destroyed) => {
-                for name in destroyed {
-                    match self.persist(&name).await {
-                        Ok(()) => tracing::info!(key.name = %name, "keys.destroyed"),
-                        Err(error) => {
-                            tracing::error!(key.name = %name, error = %error.message, "keys.destroy_store_failed");
+        let destroyed = {
+            let _guard = self.changes.lock().await;
+            match self.ring().destroy_due() {
+                Ok(destroyed) => {
+                    let mut stored = Vec::new();
+                    for name in destroyed {
+                        match self.persist(&name).await {
+                            Ok(()) => stored.push(name),
+                            Err(error) => {
+                                tracing::error!(key.name = %name, error = %error.message, "keys.destroy_store_failed");
+                            }
                         }
                     }
+                    stored
+                }
+                Err(error) => {
+                    tracing::error!(%error, "keys.destroy_check_failed");
+                    Vec::new()
                 }
             }
-            Err(error) => tracing::error!(%error, "keys.destroy_check_failed"),
+        };
+        for name in destroyed {
+            tracing::info!(key.name = %name, "keys.destroyed");
+            let resource = format!("maos:keys/{name}");
+            let outcome = maos_audit::Outcome::Success;
+            self.audit_system("key.destroy", &resource, outcome, serde_json::json!({}))
+                .await;
         }
     }
 
@@ -475,7 +579,26 @@ impl KeyService {
             .await?;
         if items.is_empty() {
             self.store.secrets().finish_rewrap_job(job.id).await?;
-            tracing::info!(job.id = job.id, done = job.done, failed = job.failed, "secrets.rewrap_finished");
+            tracing::info!(
+                job.id = job.id,
+                done = job.done,
+                failed = job.failed,
+                "secrets.rewrap_finished"
+            );
+            let details = serde_json::json!({
+                "job": job.id,
+                "key": job.key_name,
+                "target_version": job.target_version,
+                "done": job.done,
+                "failed": job.failed,
+            });
+            let outcome = if job.failed == 0 {
+                maos_audit::Outcome::Success
+            } else {
+                maos_audit::Outcome::failure(format!("{} items failed", job.failed))
+            };
+            self.audit_system("secret.rewrap_finish", "maos:secrets", outcome, details)
+                .await;
             return Ok(self.store.secrets().job(job.id).await?);
         }
         let ring = self.ring();

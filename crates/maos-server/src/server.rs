@@ -66,7 +66,7 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .context("cannot load state from storage")?;
 
-    let keys = crate::keys::KeyService::open(&config, store.clone())
+    let keys = crate::keys::KeyService::open(&config, store.clone(), state.audit_sink.clone())
         .await
         .context("cannot start the key service")?;
     let _ = state.keys.set(keys.clone());

@@ -28,6 +28,29 @@ use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// A JSON body that may be absent: an empty body gives `T::default()`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let body = axum::body::Bytes::from_request(request, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        crate::extract::parse_json(&body).map(OptionalJson)
+    }
+}
+
 /// The key service, or 503 before it is attached.
 pub fn service(state: &AppState) -> ApiResult<Arc<KeyService>> {
     state.keys.get().cloned().ok_or_else(|| {
@@ -161,7 +184,8 @@ pub async fn create_key(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = body.name.clone();
     check_name(&name)?;
-    let caller = state.authorize_caller(&credentials(&headers), &format!("keys/{name}"), "create")?;
+    let caller =
+        state.authorize_caller(&credentials(&headers), &format!("keys/{name}"), "create")?;
     let keys = service(&state)?;
     let options = CreateKeyOptions {
         key_type: body.key_type,
@@ -170,9 +194,14 @@ pub async fn create_key(
         rotation_period: body.rotation_period_secs.map(Duration::from_secs),
     };
     let result = keys.create(&name, options).await;
-    let metadata = audited(&state, &caller, "key.create", &resource(&name), result, |m| {
-        json!({"type": m.key_type, "version": m.latest_version, "exportable": m.exportable})
-    })
+    let metadata = audited(
+        &state,
+        &caller,
+        "key.create",
+        &resource(&name),
+        result,
+        |m| json!({"type": m.key_type, "version": m.latest_version, "exportable": m.exportable}),
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(metadata_json(&metadata))))
 }
@@ -216,9 +245,14 @@ async fn lifecycle(
 ) -> ApiResult<Json<Value>> {
     let (keys, caller) = begin(state, headers, name, "admin")?;
     let result = keys.change(name, change).await;
-    let metadata = audited(state, &caller, audit_action, &resource(name), result, |m| {
-        json!({"version": m.latest_version, "status": m.status})
-    })
+    let metadata = audited(
+        state,
+        &caller,
+        audit_action,
+        &resource(name),
+        result,
+        |m| json!({"version": m.latest_version, "status": m.status}),
+    )
     .await?;
     Ok(Json(metadata_json(&metadata)))
 }
@@ -234,9 +268,14 @@ pub async fn rotate(
 ) -> ApiResult<Json<Value>> {
     let (keys, caller) = begin(&state, &headers, &name, "admin")?;
     let result = keys.rotate(&name).await;
-    let metadata = audited(&state, &caller, "key.rotate", &resource(&name), result, |m| {
-        json!({"version": m.latest_version})
-    })
+    let metadata = audited(
+        &state,
+        &caller,
+        "key.rotate",
+        &resource(&name),
+        result,
+        |m| json!({"version": m.latest_version}),
+    )
     .await?;
     Ok(Json(metadata_json(&metadata)))
 }
@@ -287,13 +326,20 @@ pub async fn configure(
             Ok(metadata)
         })
         .await;
-    let metadata = audited(&state, &caller, "key.configure", &resource(&name), result, |m| {
-        json!({
-            "rotation_period_secs": m.rotation_period_secs,
-            "min_decryption_version": m.min_decryption_version,
-            "exportable": m.exportable,
-        })
-    })
+    let metadata = audited(
+        &state,
+        &caller,
+        "key.configure",
+        &resource(&name),
+        result,
+        |m| {
+            json!({
+                "rotation_period_secs": m.rotation_period_secs,
+                "min_decryption_version": m.min_decryption_version,
+                "exportable": m.exportable,
+            })
+        },
+    )
     .await?;
     Ok(Json(metadata_json(&metadata)))
 }
@@ -302,9 +348,9 @@ macro_rules! lifecycle_route {
     ($fn:ident, $path:literal, $audit:literal, $doc:literal, |$ring:ident, $name:ident| $body:expr) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "keys",
-            params(("name" = String, Path, description = "key name")),
-            responses((status = 200, description = "the key's metadata")),
-            security(("bearer" = [])))]
+                            params(("name" = String, Path, description = "key name")),
+                            responses((status = 200, description = "the key's metadata")),
+                            security(("bearer" = [])))]
         pub async fn $fn(
             State(state): State<Arc<AppState>>,
             headers: HeaderMap,
@@ -315,15 +361,34 @@ macro_rules! lifecycle_route {
     };
 }
 
-lifecycle_route!(enable, "/v1/keys/{name}/enable", "key.enable",
-    "Enable a disabled key.", |ring, name| ring.enable(&name));
-lifecycle_route!(disable, "/v1/keys/{name}/disable", "key.disable",
+lifecycle_route!(
+    enable,
+    "/v1/keys/{name}/enable",
+    "key.enable",
+    "Enable a disabled key.",
+    |ring, name| ring.enable(&name)
+);
+lifecycle_route!(
+    disable,
+    "/v1/keys/{name}/disable",
+    "key.disable",
     "Disable a key: every cryptographic operation is refused until it is enabled.",
-    |ring, name| ring.disable(&name));
-lifecycle_route!(cancel_deletion, "/v1/keys/{name}/cancel-deletion", "key.cancel_deletion",
-    "Cancel a scheduled deletion.", |ring, name| ring.cancel_deletion(&name));
-lifecycle_route!(revoke, "/v1/keys/{name}/revoke", "key.revoke",
-    "Revoke a key for good: its material is destroyed.", |ring, name| ring.revoke(&name));
+    |ring, name| ring.disable(&name)
+);
+lifecycle_route!(
+    cancel_deletion,
+    "/v1/keys/{name}/cancel-deletion",
+    "key.cancel_deletion",
+    "Cancel a scheduled deletion.",
+    |ring, name| ring.cancel_deletion(&name)
+);
+lifecycle_route!(
+    revoke,
+    "/v1/keys/{name}/revoke",
+    "key.revoke",
+    "Revoke a key for good: its material is destroyed.",
+    |ring, name| ring.revoke(&name)
+);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -342,9 +407,9 @@ pub async fn schedule_deletion(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     ApiPath(name): ApiPath<String>,
-    body: Option<ApiJson<ScheduleDeletionBody>>,
+    OptionalJson(body): OptionalJson<ScheduleDeletionBody>,
 ) -> ApiResult<Json<Value>> {
-    let days = body.and_then(|ApiJson(body)| body.days);
+    let days = body.days;
     lifecycle(&state, &headers, &name, "key.schedule_deletion", |ring| {
         ring.schedule_deletion(&name, days)
     })
@@ -365,6 +430,47 @@ pub async fn revoke_version(
         ring.revoke_version(&name, version)
     })
     .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Default: the latest version.
+    pub version: Option<u32>,
+}
+
+/// The material of an exportable key's version: raw bytes for symmetric keys, PKCS#8 DER for
+/// asymmetric ones (base64). Refused with 409 `not_exportable` for every other key.
+#[utoipa::path(post, path = "/v1/keys/{name}/export", tag = "keys",
+    params(("name" = String, Path, description = "key name")),
+    request_body(content = String, description = "`{version?}`", content_type = "application/json"),
+    responses((status = 200, description = "`{name, version, type, material}`"),
+        (status = 409, description = "the key is not exportable", body = crate::openapi::ErrorDoc)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ApiPath(name): ApiPath<String>,
+    OptionalJson(body): OptionalJson<ExportBody>,
+) -> ApiResult<Json<Value>> {
+    let version = body.version;
+    let (keys, caller) = begin(&state, &headers, &name, "export")?;
+    let result = keys.ring().export(&name, version).map_err(crypto_error);
+    let exported = audited(
+        &state,
+        &caller,
+        "key.export",
+        &resource(&name),
+        result,
+        |e| json!({"version": e.version}),
+    )
+    .await?;
+    Ok(Json(json!({
+        "name": exported.name,
+        "version": exported.version,
+        "type": exported.key_type,
+        "material": STANDARD.encode(exported.material.expose()),
+    })))
 }
 
 // -- cryptographic operations -----------------------------------------------------------------
@@ -408,9 +514,14 @@ pub async fn encrypt(
             .encrypt(&name, &plaintext, &aad)
             .map_err(crypto_error)
     })();
-    let ciphertext = audited(&state, &caller, "key.encrypt", &resource(&name), result, |c| {
-        json!({"version": c.version()})
-    })
+    let ciphertext = audited(
+        &state,
+        &caller,
+        "key.encrypt",
+        &resource(&name),
+        result,
+        |c| json!({"version": c.version()}),
+    )
     .await?;
     Ok(Json(
         json!({"ciphertext": ciphertext.encode(), "version": ciphertext.version()}),
@@ -440,11 +551,18 @@ pub async fn decrypt(
             .decrypt(&name, &ciphertext, &aad)
             .map_err(crypto_error)
     })();
-    let plaintext = audited(&state, &caller, "key.decrypt", &resource(&name), result, |_| {
-        json!({"version": version})
-    })
+    let plaintext = audited(
+        &state,
+        &caller,
+        "key.decrypt",
+        &resource(&name),
+        result,
+        |_| json!({"version": version}),
+    )
     .await?;
-    Ok(Json(json!({"plaintext": STANDARD.encode(plaintext.expose())})))
+    Ok(Json(
+        json!({"plaintext": STANDARD.encode(plaintext.expose())}),
+    ))
 }
 
 /// Re-encrypt a ciphertext under the latest version without returning the plaintext.
@@ -466,9 +584,14 @@ pub async fn rewrap(
             .rewrap(&name, &ciphertext, &aad)
             .map_err(crypto_error)
     })();
-    let ciphertext = audited(&state, &caller, "key.rewrap", &resource(&name), result, |c| {
-        json!({"version": c.version()})
-    })
+    let ciphertext = audited(
+        &state,
+        &caller,
+        "key.rewrap",
+        &resource(&name),
+        result,
+        |c| json!({"version": c.version()}),
+    )
     .await?;
     Ok(Json(
         json!({"ciphertext": ciphertext.encode(), "version": ciphertext.version()}),
@@ -504,9 +627,14 @@ pub async fn datakey(
             .generate_data_key(&name, body.bytes.unwrap_or(32), &aad, with_plaintext)
             .map_err(crypto_error)
     })();
-    let key = audited(&state, &caller, "key.datakey", &resource(&name), result, |k| {
-        json!({"version": k.version, "with_plaintext": with_plaintext})
-    })
+    let key = audited(
+        &state,
+        &caller,
+        "key.datakey",
+        &resource(&name),
+        result,
+        |k| json!({"version": k.version, "with_plaintext": with_plaintext}),
+    )
     .await?;
     let mut answer = json!({"ciphertext": key.ciphertext.encode(), "version": key.version});
     if let (Some(plaintext), Some(object)) = (&key.plaintext, answer.as_object_mut()) {
@@ -546,9 +674,14 @@ pub async fn derive(
             .derive(&name, body.version, &context, body.bytes.unwrap_or(32))
             .map_err(crypto_error)
     })();
-    let derived = audited(&state, &caller, "key.derive", &resource(&name), result, |d| {
-        json!({"version": d.version})
-    })
+    let derived = audited(
+        &state,
+        &caller,
+        "key.derive",
+        &resource(&name),
+        result,
+        |d| json!({"version": d.version}),
+    )
     .await?;
     Ok(Json(
         json!({"key": STANDARD.encode(derived.key.expose()), "version": derived.version}),
@@ -591,9 +724,14 @@ pub async fn sign(
         let message = decode("message", &body.message)?;
         keys.ring().sign(&name, &message).map_err(crypto_error)
     })();
-    let signature = audited(&state, &caller, "key.sign", &resource(&name), result, |s| {
-        json!({"version": s.version()})
-    })
+    let signature = audited(
+        &state,
+        &caller,
+        "key.sign",
+        &resource(&name),
+        result,
+        |s| json!({"version": s.version()}),
+    )
     .await?;
     Ok(Json(
         json!({"signature": signature.encode(), "version": signature.version()}),
@@ -619,9 +757,14 @@ pub async fn verify(
             .verify(&name, &message, &signature)
             .map_err(crypto_error)
     })();
-    let valid = audited(&state, &caller, "key.verify", &resource(&name), result, |v| {
-        json!({"valid": v})
-    })
+    let valid = audited(
+        &state,
+        &caller,
+        "key.verify",
+        &resource(&name),
+        result,
+        |v| json!({"valid": v}),
+    )
     .await?;
     Ok(Json(json!({ "valid": valid })))
 }
@@ -642,11 +785,18 @@ pub async fn hmac(
         let message = decode("message", &body.message)?;
         keys.ring().hmac(&name, &message).map_err(crypto_error)
     })();
-    let tag = audited(&state, &caller, "key.hmac", &resource(&name), result, |t| {
-        json!({"version": t.version()})
-    })
+    let tag = audited(
+        &state,
+        &caller,
+        "key.hmac",
+        &resource(&name),
+        result,
+        |t| json!({"version": t.version()}),
+    )
     .await?;
-    Ok(Json(json!({"hmac": tag.encode(), "version": tag.version()})))
+    Ok(Json(
+        json!({"hmac": tag.encode(), "version": tag.version()}),
+    ))
 }
 
 /// Whether an HMAC tag is valid for the message (constant time).
@@ -668,9 +818,14 @@ pub async fn verify_hmac(
             .verify_hmac(&name, &message, &tag)
             .map_err(crypto_error)
     })();
-    let valid = audited(&state, &caller, "key.verify_hmac", &resource(&name), result, |v| {
-        json!({"valid": v})
-    })
+    let valid = audited(
+        &state,
+        &caller,
+        "key.verify_hmac",
+        &resource(&name),
+        result,
+        |v| json!({"valid": v}),
+    )
     .await?;
     Ok(Json(json!({ "valid": valid })))
 }
@@ -697,9 +852,14 @@ async fn batch_answer(
     name: &str,
     result: ApiResult<(Vec<Value>, usize)>,
 ) -> ApiResult<Json<Value>> {
-    let (results, _) = audited(state, caller, action, &resource(name), result, |(r, f)| {
-        json!({"items": r.len(), "failed": f})
-    })
+    let (results, _) = audited(
+        state,
+        caller,
+        action,
+        &resource(name),
+        result,
+        |(r, f)| json!({"items": r.len(), "failed": f}),
+    )
     .await?;
     Ok(Json(json!({ "results": results })))
 }
@@ -721,7 +881,12 @@ pub async fn encrypt_batch(
         let decoded: Vec<ApiResult<(Vec<u8>, Vec<u8>)>> = body
             .items
             .iter()
-            .map(|item| Ok((decode("plaintext", &item.plaintext)?, decode_opt("aad", &item.aad)?)))
+            .map(|item| {
+                Ok((
+                    decode("plaintext", &item.plaintext)?,
+                    decode_opt("aad", &item.aad)?,
+                ))
+            })
             .collect();
         let inputs: Vec<EncryptItem<'_>> = decoded
             .iter()
@@ -743,9 +908,10 @@ pub async fn encrypt_batch(
                 Err(error) => Err(error),
             })
             .collect();
-        Ok(per_item(results, |c: Ciphertext| {
-            json!({"ciphertext": c.encode(), "version": c.version()})
-        }))
+        Ok(per_item(
+            results,
+            |c: Ciphertext| json!({"ciphertext": c.encode(), "version": c.version()}),
+        ))
     })();
     batch_answer(&state, &caller, "key.encrypt_batch", &name, result).await
 }
@@ -834,8 +1000,10 @@ fn message_items(
     run: impl FnOnce(&[&[u8]]) -> Result<Vec<Result<Signature, CryptoError>>, CryptoError>,
     field: &'static str,
 ) -> ApiResult<(Vec<Value>, usize)> {
-    let decoded: Vec<ApiResult<Vec<u8>>> =
-        items.iter().map(|i| decode("message", &i.message)).collect();
+    let decoded: Vec<ApiResult<Vec<u8>>> = items
+        .iter()
+        .map(|i| decode("message", &i.message))
+        .collect();
     let inputs: Vec<&[u8]> = decoded
         .iter()
         .filter_map(|d| d.as_ref().ok().map(Vec::as_slice))
@@ -851,9 +1019,10 @@ fn message_items(
             Err(error) => Err(error),
         })
         .collect();
-    Ok(per_item(results, |s: Signature| {
-        json!({ field: s.encode(), "version": s.version() })
-    }))
+    Ok(per_item(
+        results,
+        |s: Signature| json!({ field: s.encode(), "version": s.version() }),
+    ))
 }
 
 /// Verifies many signatures or tags.
@@ -861,8 +1030,10 @@ fn verify_items(
     items: &[VerifyBody],
     run: impl FnOnce(&[VerifyItem<'_>]) -> Result<Vec<Result<bool, CryptoError>>, CryptoError>,
 ) -> ApiResult<(Vec<Value>, usize)> {
-    let decoded: Vec<ApiResult<Vec<u8>>> =
-        items.iter().map(|i| decode("message", &i.message)).collect();
+    let decoded: Vec<ApiResult<Vec<u8>>> = items
+        .iter()
+        .map(|i| decode("message", &i.message))
+        .collect();
     let inputs: Vec<VerifyItem<'_>> = items
         .iter()
         .zip(&decoded)
@@ -958,3 +1129,43 @@ pub async fn verify_hmac_batch(
     let result = verify_items(&body.items, |items| ring.verify_hmac_batch(&name, items));
     batch_answer(&state, &caller, "key.verify_hmac_batch", &name, result).await
 }
+
+/// The OpenAPI paths of the key service and the secrets store, merged into
+/// [`crate::openapi::document`].
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    create_key,
+    list_keys,
+    get_key,
+    rotate,
+    configure,
+    enable,
+    disable,
+    schedule_deletion,
+    cancel_deletion,
+    revoke,
+    revoke_version,
+    export,
+    encrypt,
+    decrypt,
+    rewrap,
+    datakey,
+    derive,
+    sign,
+    verify,
+    hmac,
+    verify_hmac,
+    encrypt_batch,
+    decrypt_batch,
+    rewrap_batch,
+    sign_batch,
+    verify_batch,
+    hmac_batch,
+    verify_hmac_batch,
+    crate::routes::secrets::put_secret,
+    crate::routes::secrets::get_secret,
+    crate::routes::secrets::delete_secret,
+    crate::routes::secrets::start_rewrap,
+    crate::routes::secrets::rewrap_progress,
+))]
+pub struct KeysApiDoc;

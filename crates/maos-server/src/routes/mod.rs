@@ -101,12 +101,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/keys/{name}/schedule-deletion",
             post(keys::schedule_deletion),
         )
-        .route("/v1/keys/{name}/cancel-deletion", post(keys::cancel_deletion))
+        .route(
+            "/v1/keys/{name}/cancel-deletion",
+            post(keys::cancel_deletion),
+        )
         .route("/v1/keys/{name}/revoke", post(keys::revoke))
         .route(
             "/v1/keys/{name}/versions/{version}/revoke",
             post(keys::revoke_version),
         )
+        .route("/v1/keys/{name}/export", post(keys::export))
         .route("/v1/keys/{name}/encrypt", post(keys::encrypt))
         .route("/v1/keys/{name}/decrypt", post(keys::decrypt))
         .route("/v1/keys/{name}/rewrap", post(keys::rewrap))
@@ -127,7 +131,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(keys::verify_hmac_batch),
         )
         .route(
-            "/v1/secrets/rewrap",
+            "/v1/secrets-rewrap",
             get(secrets::rewrap_progress).post(secrets::start_rewrap),
         )
         .route(

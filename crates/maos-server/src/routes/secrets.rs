@@ -1,5 +1,5 @@
 //! The secrets store over HTTP: `/v1/secrets/<path>` with versions, and the re-encryption job
-//! at `/v1/secrets/rewrap`. Values are encrypted by the key service with the configured key and
+//! at `/v1/secrets-rewrap`. Values are encrypted by the key service with the configured key and
 //! associated data binding the path and version. Authorized against `maos:secrets/<path>`
 //! (`read`, `write`, `delete`) and `maos:secrets` (`rewrap`, `read`); audited without values.
 
@@ -80,9 +80,14 @@ pub async fn put_secret(
         state.authorize_caller(&credentials(&headers), &format!("secrets/{path}"), "write")?;
     let keys = service(&state)?;
     let result = keys.put_secret(&path, body.value.as_bytes()).await;
-    let secret = audited(&state, &caller, "secret.write", &resource(&path), result, |s| {
-        json!({"version": s.version, "key": s.key_name, "key_version": s.key_version})
-    })
+    let secret = audited(
+        &state,
+        &caller,
+        "secret.write",
+        &resource(&path),
+        result,
+        |s| json!({"version": s.version, "key": s.key_name, "key_version": s.key_version}),
+    )
     .await?;
     Ok(Json(json!({
         "path": secret.path,
@@ -109,9 +114,14 @@ pub async fn get_secret(
         state.authorize_caller(&credentials(&headers), &format!("secrets/{path}"), "read")?;
     let keys = service(&state)?;
     let result = keys.get_secret(&path, query.version).await;
-    let (secret, plaintext) = audited(&state, &caller, "secret.read", &resource(&path), result, |(s, _)| {
-        json!({"version": s.version})
-    })
+    let (secret, plaintext) = audited(
+        &state,
+        &caller,
+        "secret.read",
+        &resource(&path),
+        result,
+        |(s, _)| json!({"version": s.version}),
+    )
     .await?;
     let value = String::from_utf8(plaintext.expose().to_vec())
         .map_err(|_| ApiError::internal("stored secret", "value is not UTF-8"))?;
@@ -147,9 +157,14 @@ pub async fn delete_secret(
         Ok(deleted) => Ok(deleted),
         Err(error) => Err(error.into()),
     };
-    let deleted = audited(&state, &caller, "secret.delete", &resource(&path), result, |d| {
-        json!({"version": query.version, "deleted": d})
-    })
+    let deleted = audited(
+        &state,
+        &caller,
+        "secret.delete",
+        &resource(&path),
+        result,
+        |d| json!({"version": query.version, "deleted": d}),
+    )
     .await?;
     Ok(Json(json!({ "deleted": deleted })))
 }
@@ -163,7 +178,7 @@ pub struct ProgressQuery {
 }
 
 /// Start re-encrypting every secret to the latest version of the secrets key.
-#[utoipa::path(post, path = "/v1/secrets/rewrap", tag = "secrets",
+#[utoipa::path(post, path = "/v1/secrets-rewrap", tag = "secrets",
     responses((status = 202, description = "the job"),
         (status = 409, description = "a job is already running", body = crate::openapi::ErrorDoc)),
     security(("bearer" = [])))]
@@ -182,7 +197,7 @@ pub async fn start_rewrap(
 }
 
 /// The latest re-encryption job and its progress (`?items=true`: one result per item).
-#[utoipa::path(get, path = "/v1/secrets/rewrap", tag = "secrets",
+#[utoipa::path(get, path = "/v1/secrets-rewrap", tag = "secrets",
     params(("items" = Option<bool>, Query, description = "include per-item results")),
     responses((status = 200, description = "`{job, items?}`; `job` is null before the first")),
     security(("bearer" = [])))]
@@ -210,7 +225,17 @@ mod tests {
         for good in ["db", "app/db/password", "a.b_c-d/E9"] {
             assert!(check_path(good).is_ok(), "{good}");
         }
-        for bad in ["", "/a", "a/", "a//b", "a/../b", ".", "a b", "a/%2e", &"x".repeat(513)] {
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/../b",
+            ".",
+            "a b",
+            "a/%2e",
+            &"x".repeat(513),
+        ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
     }
