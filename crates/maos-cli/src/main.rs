@@ -31,6 +31,10 @@ enum Command {
     Policy(commands::policy::PolicyArgs),
     /// Scan logs with Sigma rules offline; check rule directories.
     Siem(commands::siem::SiemArgs),
+    /// Keys of a running server's key service: create, encrypt, decrypt, rotate, ...
+    Keys(commands::keys::KeysArgs),
+    /// Secrets of a running server: put, get, delete, re-encrypt after a rotation.
+    Secrets(commands::secrets::SecretsArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         Command::Authz(args) => commands::authz::run(args),
         Command::Policy(args) => commands::policy::run(args),
         Command::Siem(args) => commands::siem::run(args),
+        Command::Keys(args) => commands::keys::run(args),
+        Command::Secrets(args) => commands::secrets::run(args),
     };
     match result {
         Ok(code) => code,
