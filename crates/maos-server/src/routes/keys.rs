@@ -213,9 +213,18 @@ pub async fn list_keys(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    state.authorize_caller(&credentials(&headers), "keys", "read")?;
+    let caller = state.authorize_caller(&credentials(&headers), "keys", "read")?;
     let keys = service(&state)?;
-    let list = keys.ring().list().map_err(crypto_error)?;
+    let result = keys.ring().list().map_err(crypto_error);
+    let list = audited(
+        &state,
+        &caller,
+        "key.list",
+        "maos:keys",
+        result,
+        |l| json!({"count": l.len()}),
+    )
+    .await?;
     Ok(Json(json!({ "keys": list })))
 }
 
@@ -230,8 +239,17 @@ pub async fn get_key(
     headers: HeaderMap,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let (keys, _) = begin(&state, &headers, &name, "read")?;
-    let metadata = keys.ring().metadata(&name).map_err(crypto_error)?;
+    let (keys, caller) = begin(&state, &headers, &name, "read")?;
+    let result = keys.ring().metadata(&name).map_err(crypto_error);
+    let metadata = audited(
+        &state,
+        &caller,
+        "key.read",
+        &resource(&name),
+        result,
+        |m| json!({"version": m.latest_version}),
+    )
+    .await?;
     Ok(Json(metadata_json(&metadata)))
 }
 
@@ -348,9 +366,9 @@ macro_rules! lifecycle_route {
     ($fn:ident, $path:literal, $audit:literal, $doc:literal, |$ring:ident, $name:ident| $body:expr) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "keys",
-                            params(("name" = String, Path, description = "key name")),
-                            responses((status = 200, description = "the key's metadata")),
-                            security(("bearer" = [])))]
+                                    params(("name" = String, Path, description = "key name")),
+                                    responses((status = 200, description = "the key's metadata")),
+                                    security(("bearer" = [])))]
         pub async fn $fn(
             State(state): State<Arc<AppState>>,
             headers: HeaderMap,
