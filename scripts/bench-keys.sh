@@ -26,7 +26,9 @@ fi
 # MAOS_BIN: a binary built elsewhere (only figures of a release build mean anything).
 if [ -n "${MAOS_BIN:-}" ]; then
   maos=$MAOS_BIN
+  build="\`maos serve\` binary \`$MAOS_BIN\` (not a release build: figures are not comparable)"
 else
+  build="release \`maos serve\`"
   echo "== building the release server"
   cargo build --release -q -p maos-cli
   maos="$CARGO_TARGET_DIR/release/maos"
@@ -106,7 +108,7 @@ section=$(cat <<MD
 ## Key service over HTTP
 
 \`scripts/bench-keys.sh\` on $(date -u +%Y-%m-%d\ %H:%M) UTC, $cpu (load average at the end: $load):
-the release \`maos serve\` (SQLite, one tokio worker) pinned to CPU $SERVER_CPU, \`wrk -t1
+the $build (SQLite, one tokio worker) pinned to CPU $SERVER_CPU, \`wrk -t1
 -c$CONNECTIONS -d$DURATION\` pinned to CPU $LOAD_CPU, over loopback. Every request is authenticated
 (bearer token), authorized by the policy engine against \`maos:keys/bench\` and audited through
 \`AppState::audit\` before it is answered. 64-byte plaintexts, 9 bytes of associated data,
