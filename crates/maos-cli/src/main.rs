@@ -43,6 +43,10 @@ enum Command {
     Mfa(commands::identity::MfaArgs),
     /// Log in and keep the access token for later commands.
     Login(commands::identity::LoginArgs),
+    /// Keys of a running server's key service: create, encrypt, decrypt, rotate, ...
+    Keys(commands::keys::KeysArgs),
+    /// Secrets of a running server: put, get, delete, re-encrypt after a rotation.
+    Secrets(commands::secrets::SecretsArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Apikey(args) => commands::identity::run_apikey(args),
         Command::Mfa(args) => commands::identity::run_mfa(args),
         Command::Login(args) => commands::identity::run_login(args),
+        Command::Keys(args) => commands::keys::run(args),
+        Command::Secrets(args) => commands::secrets::run(args),
     };
     match result {
         Ok(code) => code,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod grpc;
 pub mod identity;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

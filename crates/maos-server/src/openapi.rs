@@ -177,7 +177,7 @@ pub struct ApiDoc;
 
 /// The document as JSON.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
+    let mut document = ApiDoc::openapi();
+    document.merge(<crate::routes::keys::KeysApiDoc as OpenApi>::openapi());
+    document.to_json().unwrap_or_else(|_| "{}".to_owned())
 }

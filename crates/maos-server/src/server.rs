@@ -73,10 +73,19 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .context("cannot load state from storage")?;
 
+    let keys = crate::keys::KeyService::open(&config, store.clone(), state.audit_sink.clone())
+        .await
+        .context("cannot start the key service")?;
+    let _ = state.keys.set(keys.clone());
+
     let mut background = vec![tokio::spawn(follow_changes(state.clone(), changes))];
     background.push(tokio::spawn(crate::identity::run_maintenance(
         state.clone(),
     )));
+    background.push(tokio::spawn(keys.clone().rewrap_worker()));
+    background.push(tokio::spawn(keys.lifecycle_worker(Duration::from_secs(
+        config.keys.rotation_check_seconds,
+    ))));
     background.push(tokio::spawn(async {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {

@@ -49,6 +49,8 @@ pub struct AppState {
     pub events: broadcast::Sender<Arc<SecurityEvent>>,
     /// Stored principals and credentials, signing keys, revocations (see [`crate::identity`]).
     pub identity: Arc<IdentityService>,
+    /// The key service and secrets store, attached once at start (see [`crate::keys`]).
+    pub keys: std::sync::OnceLock<Arc<crate::keys::KeyService>>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -102,6 +104,7 @@ impl AppState {
             routes,
             audit_sink,
             events,
+            keys: std::sync::OnceLock::new(),
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),
@@ -225,6 +228,16 @@ impl AppState {
                 .reload_revocations()
                 .await
                 .map_err(identity_store_error),
+            Change::Key { name } => match self.keys.get() {
+                Some(keys) => keys.reload_key(name).await,
+                None => Ok(()),
+            },
+            Change::Resync => {
+                if let Some(keys) = self.keys.get() {
+                    keys.reload_all().await?;
+                }
+                self.reload_all().await
+            }
             // Announcements for state this server does not cache.
             _ => Ok(()),
         }

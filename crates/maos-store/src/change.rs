@@ -24,6 +24,8 @@ pub enum Change {
     Revocations,
     /// The refresh-token families changed (nothing is cached from them).
     RefreshFamilies,
+    /// The stored record of one key of the key service changed.
+    Key { name: String },
     /// Notifications may have been lost (a subscriber fell behind or the listening connection
     /// was re-established): reload everything.
     Resync,
@@ -46,6 +48,14 @@ impl Change {
             Change::SigningKeys => "signing_keys".to_owned(),
             Change::Revocations => "revocations".to_owned(),
             Change::RefreshFamilies => "refresh_families".to_owned(),
+            Change::Key { name } => {
+                let payload = format!("key\n{name}");
+                if payload.len() > MAX_PAYLOAD {
+                    "resync".to_owned()
+                } else {
+                    payload
+                }
+            }
             Change::Resource { kind, id } => {
                 let payload = format!("resource\n{kind}\n{id}");
                 if payload.len() > MAX_PAYLOAD {
@@ -68,6 +78,9 @@ impl Change {
             "signing_keys" => Change::SigningKeys,
             "revocations" => Change::Revocations,
             "refresh_families" => Change::RefreshFamilies,
+            _ if payload.starts_with("key\n") => Change::Key {
+                name: payload.get(4..).unwrap_or_default().to_owned(),
+            },
             _ => match payload
                 .strip_prefix("resource\n")
                 .and_then(|rest| rest.split_once('\n'))
@@ -149,6 +162,9 @@ mod tests {
                 id: "a/b:c".into(),
             },
             Change::Other("keys".into()),
+            Change::Key {
+                name: "payments".into(),
+            },
         ] {
             assert_eq!(Change::from_payload(&change.to_payload()), change);
         }

@@ -19,8 +19,10 @@ mod audit_writer;
 mod change;
 mod error;
 mod identity;
+mod keys;
 mod policy;
 mod resources;
+mod secrets;
 pub mod testing;
 mod tokens;
 
@@ -40,8 +42,10 @@ pub use audit_writer::{AuditWriteError, AuditWriter, AuditWriterOptions, Receipt
 pub use change::Change;
 pub use error::StoreError;
 pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
+pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
+pub use secrets::{RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
 
 /// How many changes a slow subscriber may fall behind before it is told to resynchronise.
@@ -257,6 +261,14 @@ impl Store {
         Identities::new(self)
     }
 
+    pub fn key_records(&self) -> KeyRecords<'_> {
+        KeyRecords::new(self)
+    }
+
+    pub fn secrets(&self) -> Secrets<'_> {
+        Secrets::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -295,6 +307,9 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 4,
                 "identity",
                 include_str!("../migrations/sqlite/0004_identity.sql"),
+                3,
+                "keys secrets",
+                include_str!("../migrations/sqlite/0003_keys_secrets.sql"),
             ),
         ],
         BackendKind::Postgres => &[
@@ -312,6 +327,9 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 4,
                 "identity",
                 include_str!("../migrations/postgres/0004_identity.sql"),
+                3,
+                "keys secrets",
+                include_str!("../migrations/postgres/0003_keys_secrets.sql"),
             ),
         ],
     };

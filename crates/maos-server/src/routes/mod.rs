@@ -5,7 +5,9 @@ pub mod audit;
 pub mod decisions;
 pub mod forward_auth;
 pub mod identity;
+pub mod keys;
 pub mod ops;
+pub mod secrets;
 
 use std::sync::Arc;
 
@@ -131,6 +133,55 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/identity/signing-keys/rotate",
             post(identity::rotate_signing_key),
+        )
+        .route("/v1/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/v1/keys/{name}", get(keys::get_key))
+        .route("/v1/keys/{name}/rotate", post(keys::rotate))
+        .route("/v1/keys/{name}/config", post(keys::configure))
+        .route("/v1/keys/{name}/enable", post(keys::enable))
+        .route("/v1/keys/{name}/disable", post(keys::disable))
+        .route(
+            "/v1/keys/{name}/schedule-deletion",
+            post(keys::schedule_deletion),
+        )
+        .route(
+            "/v1/keys/{name}/cancel-deletion",
+            post(keys::cancel_deletion),
+        )
+        .route("/v1/keys/{name}/revoke", post(keys::revoke))
+        .route(
+            "/v1/keys/{name}/versions/{version}/revoke",
+            post(keys::revoke_version),
+        )
+        .route("/v1/keys/{name}/export", post(keys::export))
+        .route("/v1/keys/{name}/encrypt", post(keys::encrypt))
+        .route("/v1/keys/{name}/decrypt", post(keys::decrypt))
+        .route("/v1/keys/{name}/rewrap", post(keys::rewrap))
+        .route("/v1/keys/{name}/datakey", post(keys::datakey))
+        .route("/v1/keys/{name}/derive", post(keys::derive))
+        .route("/v1/keys/{name}/sign", post(keys::sign))
+        .route("/v1/keys/{name}/verify", post(keys::verify))
+        .route("/v1/keys/{name}/hmac", post(keys::hmac))
+        .route("/v1/keys/{name}/verify-hmac", post(keys::verify_hmac))
+        .route("/v1/keys/{name}/encrypt/batch", post(keys::encrypt_batch))
+        .route("/v1/keys/{name}/decrypt/batch", post(keys::decrypt_batch))
+        .route("/v1/keys/{name}/rewrap/batch", post(keys::rewrap_batch))
+        .route("/v1/keys/{name}/sign/batch", post(keys::sign_batch))
+        .route("/v1/keys/{name}/verify/batch", post(keys::verify_batch))
+        .route("/v1/keys/{name}/hmac/batch", post(keys::hmac_batch))
+        .route(
+            "/v1/keys/{name}/verify-hmac/batch",
+            post(keys::verify_hmac_batch),
+        )
+        .route(
+            "/v1/secrets-rewrap",
+            get(secrets::rewrap_progress).post(secrets::start_rewrap),
+        )
+        .route(
+            "/v1/secrets/{*path}",
+            get(secrets::get_secret)
+                .put(secrets::put_secret)
+                .delete(secrets::delete_secret),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
