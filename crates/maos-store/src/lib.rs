@@ -304,12 +304,14 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 include_str!("../migrations/sqlite/0002_audit.sql"),
             ),
             (
-                4,
-                "identity",
-                include_str!("../migrations/sqlite/0004_identity.sql"),
                 3,
                 "keys secrets",
                 include_str!("../migrations/sqlite/0003_keys_secrets.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/sqlite/0004_identity.sql"),
             ),
         ],
         BackendKind::Postgres => &[
@@ -324,12 +326,14 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 include_str!("../migrations/postgres/0002_audit.sql"),
             ),
             (
-                4,
-                "identity",
-                include_str!("../migrations/postgres/0004_identity.sql"),
                 3,
                 "keys secrets",
                 include_str!("../migrations/postgres/0003_keys_secrets.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/postgres/0004_identity.sql"),
             ),
         ],
     };
