@@ -202,7 +202,6 @@ impl AppState {
             Change::Policy => self.reload_policy().await,
             Change::Resource { kind, id } => self.reload_resource(kind, id).await,
             Change::Tokens => self.reload_tokens().await,
-            Change::Resync => self.reload_all().await,
             Change::Principals => {
                 self.identity
                     .reload_principals()
