@@ -66,7 +66,7 @@ impl std::fmt::Debug for KeyService {
 }
 
 /// The KEK provider the configuration names.
-fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
+pub fn open_kek(config: &Config) -> anyhow::Result<Arc<dyn KekProvider>> {
     let keys = &config.keys;
     Ok(match keys.kek_provider {
         KekProviderKind::File => {
@@ -96,9 +96,8 @@ impl KeyService {
         config: &Config,
         store: Store,
         audit: Arc<dyn AuditSink>,
+        kek: Arc<dyn KekProvider>,
     ) -> anyhow::Result<Arc<KeyService>> {
-        let kek = open_kek(config)?;
-
         let records = match store.key_records().setting(RECORD_MAC_SETTING).await? {
             Some(stored) => Self::unwrap_record_key(kek.as_ref(), &stored)?,
             None => {

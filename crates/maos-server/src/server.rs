@@ -62,7 +62,14 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         &config.audit,
         keys,
     ));
-    let state = Arc::new(AppState::new(config.clone(), store.clone(), audit)?);
+    // One root key-encryption key for the key service and the identity provider's signing keys.
+    let kek = crate::keys::open_kek(&config)?;
+    let state = Arc::new(AppState::new(
+        config.clone(),
+        store.clone(),
+        audit,
+        kek.clone(),
+    )?);
     // Subscribe before loading, so no change between the load and the subscription is lost.
     let changes = store.subscribe();
 
@@ -73,7 +80,7 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .context("cannot load state from storage")?;
 
-    let keys = crate::keys::KeyService::open(&config, store.clone(), state.audit_sink.clone())
+    let keys = crate::keys::KeyService::open(&config, store.clone(), state.audit_sink.clone(), kek)
         .await
         .context("cannot start the key service")?;
     let _ = state.keys.set(keys.clone());

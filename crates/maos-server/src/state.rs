@@ -72,6 +72,7 @@ impl AppState {
         config: Arc<Config>,
         store: Store,
         audit_sink: Arc<dyn AuditSink>,
+        kek: Arc<dyn maos_crypto::KekProvider>,
     ) -> Result<AppState, anyhow::Error> {
         let point = DecisionPoint::load(DEFAULT_BUNDLE, "default-bundle.yaml")
             .map_err(|e| anyhow::anyhow!("the built-in default bundle is invalid: {e}"))?;
@@ -79,7 +80,7 @@ impl AppState {
         let routes = RouteTable::new(&config.forward_auth.routes);
         let system_roles = point.bundle().roles.clone();
         let events = broadcast::channel(EVENT_BUFFER).0;
-        let identity = Arc::new(open_identity(&config, &store, &events)?);
+        let identity = Arc::new(open_identity(&config, &store, &events, kek)?);
         let authenticator: Arc<dyn Authenticator> = Arc::new(AuthChain::new(vec![
             Arc::new(StoredPrincipalAuthenticator {
                 inner: tokens.clone(),
@@ -508,20 +509,17 @@ impl AppState {
     }
 }
 
-/// Opens the identity provider over the store, with the data directory's key-encryption key
-/// (the file the key service uses too).
+/// Opens the identity provider over the store, with the key service's key-encryption key.
 fn open_identity(
     config: &Config,
     store: &Store,
     events: &broadcast::Sender<Arc<SecurityEvent>>,
+    kek: Arc<dyn maos_crypto::KekProvider>,
 ) -> Result<IdentityService, anyhow::Error> {
     use anyhow::Context;
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let kek =
-        maos_crypto::FileKek::open_or_create(dir.join("kek"), maos_crypto::KekMechanism::AesGcm)
-            .with_context(|| format!("cannot open the key-encryption key in {}", dir.display()))?;
     let issuer = if config.server.public_url.is_empty() {
         format!("http://{}", config.server.listen)
     } else {
@@ -529,7 +527,7 @@ fn open_identity(
     };
     IdentityService::new(
         store.clone(),
-        Arc::new(kek),
+        kek,
         issuer,
         Arc::new(maos_core::SystemClock),
         events.clone(),
