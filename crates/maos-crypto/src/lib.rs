@@ -10,6 +10,7 @@
 //! | [`format`](mod@format) | [`Ciphertext`] and [`Signature`]: `maos:v<version>:<base64>` |
 //! | [`kek`] | the [`KekProvider`] trait, [`FileKek`] and [`Pkcs11Kek`] |
 //! | [`primitives`] | AEAD, signatures, RSA-OAEP, HMAC, HKDF, AES-KWP over aws-lc-rs; the Wycheproof tests run here |
+//! | [`record_auth`] | [`RecordAuthenticator`]: HMAC tags over stored key records, under a KEK-wrapped key |
 //! | [`secret`] | [`SecretBytes`]: zeroized on drop, `[redacted]` in `Debug` and `Display` |
 //! | [`error`] | [`CryptoError`] and [`KekError`] |
 //!
@@ -79,6 +80,7 @@ pub mod format;
 pub mod kek;
 pub mod keyring;
 pub mod primitives;
+pub mod record_auth;
 pub mod secret;
 
 pub use error::{CryptoError, KekError};
@@ -89,4 +91,5 @@ pub use keyring::{
     KeyRecord, KeyRing, KeyStatus, KeyType, KeyUsage, RotationOutcome, VerifyItem, VersionMetadata,
     VersionRecord,
 };
+pub use record_auth::RecordAuthenticator;
 pub use secret::SecretBytes;

@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use maos_audit::RecordDraft;
+use maos_audit::{AuditRedactor, REDACTED_PREFIX, RecordDraft, RedactionKey};
 
 /// The audit could not take a record; the operation that produced it must not go ahead.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -24,10 +24,44 @@ pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), AuditUnavaila
 pub trait AuditSink: Send + Sync + std::fmt::Debug {
     /// Seals and stores one record; resolves once it is durable.
     fn append(&self, draft: RecordDraft) -> AppendFuture<'_>;
+
+    /// Seals and stores several records, adjacent in the chain; resolves once all are
+    /// durable (a batch of decisions).
+    fn append_all(&self, drafts: Vec<RecordDraft>) -> AppendFuture<'_> {
+        Box::pin(async move {
+            for draft in drafts {
+                self.append(draft).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The `hmac:<hex>` form under which a secret or token may appear in a record: HMAC-SHA256
+    /// with the deployment's redaction key. This default uses a key made for this process, so
+    /// forms from it cannot be looked up later; sinks that keep records use their stored key.
+    fn redact(&self, secret: &str) -> String {
+        static KEY: std::sync::OnceLock<Option<AuditRedactor>> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| {
+            RedactionKey::generate()
+                .ok()
+                .map(|k| AuditRedactor::new(&k))
+        })
+        .as_ref()
+        .map_or_else(
+            || format!("{REDACTED_PREFIX}unavailable"),
+            |r| r.redact(secret),
+        )
+    }
+
+    /// Stores what is pending and stops taking records (server shutdown).
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }
 
-/// A sink that writes each record to the structured log and keeps nothing. It is what the
-/// server runs with until the persistent, hash-chained audit log is attached.
+/// A sink that writes each record to the structured log and keeps nothing. The server runs
+/// with the persistent [`StoreAudit`](crate::audit_log::StoreAudit); this one is for tests and
+/// tools that decide without a database.
 #[derive(Debug, Default)]
 pub struct LogOnlyAudit;
 

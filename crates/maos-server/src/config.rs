@@ -19,6 +19,9 @@ pub struct Config {
     pub admin: AdminConfig,
     pub grpc: GrpcConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub audit: crate::audit_log::AuditConfig,
+    pub keys: KeysConfig,
+    pub secrets: SecretsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -148,6 +151,86 @@ impl Default for ForwardAuthConfig {
     }
 }
 
+/// Where the root key-encryption key (KEK) lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KekProviderKind {
+    /// A 32-byte key file, created with mode 0600 on first start.
+    #[default]
+    File,
+    /// A non-extractable AES key inside a PKCS#11 token.
+    Pkcs11,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    pub kek_provider: KekProviderKind,
+    /// The wrapping mechanism for new wraps: `aes-gcm` or `aes-key-wrap-pad`.
+    pub kek_mechanism: maos_crypto::KekMechanism,
+    /// The KEK file; empty: `kek` in the data directory.
+    pub kek_file: PathBuf,
+    /// The PKCS#11 module.
+    pub pkcs11_module: PathBuf,
+    /// The label of the initialised token.
+    pub pkcs11_token_label: String,
+    /// The token's user PIN (better set through `MAOS_KEYS_PKCS11_PIN`).
+    pub pkcs11_pin: String,
+    /// The label of the KEK object in the token; generated there when missing.
+    pub pkcs11_kek_label: String,
+    /// How often keys due for rotation are rotated and keys past their deletion window
+    /// destroyed.
+    pub rotation_check_seconds: u64,
+}
+
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("kek_provider", &self.kek_provider)
+            .field("kek_mechanism", &self.kek_mechanism)
+            .field("kek_file", &self.kek_file)
+            .field("pkcs11_module", &self.pkcs11_module)
+            .field("pkcs11_token_label", &self.pkcs11_token_label)
+            .field("pkcs11_pin", &"[redacted]")
+            .field("pkcs11_kek_label", &self.pkcs11_kek_label)
+            .field("rotation_check_seconds", &self.rotation_check_seconds)
+            .finish()
+    }
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            kek_provider: KekProviderKind::File,
+            kek_mechanism: maos_crypto::KekMechanism::AesGcm,
+            kek_file: PathBuf::new(),
+            pkcs11_module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            pkcs11_token_label: "maos".into(),
+            pkcs11_pin: String::new(),
+            pkcs11_kek_label: "maos-kek".into(),
+            rotation_check_seconds: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The key of the key service that encrypts secrets; created on first start if missing.
+    pub key: String,
+    /// Secrets re-encrypted per transaction by the rewrap job.
+    pub rewrap_chunk: u32,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            key: "maos-secrets".into(),
+            rewrap_chunk: 100,
+        }
+    }
+}
+
 /// One forward-auth route.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, try_from = "RawRoute", into = "RawRoute")]
@@ -257,6 +340,23 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("grpc", "listen", EnvKind::Text),
     ("forward_auth", "trusted_proxies", EnvKind::List),
     ("forward_auth", "realm", EnvKind::Text),
+    ("audit", "checkpoint_every_records", EnvKind::Integer),
+    ("audit", "checkpoint_every_seconds", EnvKind::Integer),
+    ("audit", "decisions", EnvKind::Text),
+    ("audit", "queue", EnvKind::Integer),
+    ("audit", "max_batch", EnvKind::Integer),
+    ("audit", "signing_key_file", EnvKind::Text),
+    ("audit", "redaction_key_file", EnvKind::Text),
+    ("keys", "kek_provider", EnvKind::Text),
+    ("keys", "kek_file", EnvKind::Text),
+    ("keys", "pkcs11_module", EnvKind::Text),
+    ("keys", "pkcs11_token_label", EnvKind::Text),
+    ("keys", "pkcs11_pin", EnvKind::Text),
+    ("keys", "pkcs11_kek_label", EnvKind::Text),
+    ("keys", "kek_mechanism", EnvKind::Text),
+    ("keys", "rotation_check_seconds", EnvKind::Integer),
+    ("secrets", "key", EnvKind::Text),
+    ("secrets", "rewrap_chunk", EnvKind::Integer),
 ];
 
 #[derive(Clone, Copy)]
@@ -363,6 +463,13 @@ impl Config {
         if self.server.body_timeout_seconds == 0 {
             return Err("server.body_timeout_seconds: must be positive".into());
         }
+        self.audit.validate()?;
+        if self.keys.rotation_check_seconds == 0 {
+            return Err("keys.rotation_check_seconds: must be positive".into());
+        }
+        if self.secrets.rewrap_chunk == 0 {
+            return Err("secrets.rewrap_chunk: must be positive".into());
+        }
         Ok(())
     }
 
@@ -385,6 +492,15 @@ impl Config {
             ip => ip,
         };
         format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+    }
+
+    /// The KEK file, defaulting to `kek` in the data directory.
+    pub fn kek_file(&self) -> PathBuf {
+        if self.keys.kek_file.as_os_str().is_empty() {
+            self.server.data_dir.join("kek")
+        } else {
+            self.keys.kek_file.clone()
+        }
     }
 
     /// The storage URL, defaulting to a SQLite file in the data directory.

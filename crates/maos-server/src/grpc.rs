@@ -110,7 +110,18 @@ impl Authorization for ExtAuthz {
                 ..Credentials::default()
             },
         };
-        let response = match state.forward_decision(&query) {
+        let outcome = match state.forward_decision_audited(&query, "envoy-grpc").await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                return Ok(Response::new(denied(
+                    HttpStatusCode::ServiceUnavailable,
+                    Status::unavailable(error.message.clone()),
+                    json!({"error": {"code": error.code, "message": error.message}}).to_string(),
+                    None,
+                )));
+            }
+        };
+        let response = match outcome {
             ForwardOutcome::Allow(caller) => {
                 let mut ok = OkHttpResponseBuilder::new();
                 for (name, value) in identity_headers(&caller) {

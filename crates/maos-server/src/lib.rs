@@ -9,11 +9,15 @@
 //! any node, through `LISTEN/NOTIFY`).
 
 pub mod audit;
+pub mod audit_log;
+pub mod audited;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod grpc;
+pub mod identity;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{admin, decisions, forward_auth, ops};
+use crate::routes::audit as audit_routes;
+use crate::routes::{admin, decisions, forward_auth, identity, ops};
 
 /// `{"error": {"code", "message", "details"?}}`
 #[derive(Debug, ToSchema)]
@@ -99,6 +100,34 @@ pub struct EvaluationsDoc {
     evaluations: Vec<EvaluationDoc>,
 }
 
+/// One audit record (docs/audit.md, "Record format").
+#[derive(Debug, ToSchema)]
+pub struct AuditRecordDoc {
+    seq: u64,
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`
+    time: String,
+    /// `type:id` or `system`
+    actor: String,
+    action: String,
+    resource: String,
+    /// `{"status": "success"}`, or `failure`/`denied` with a `reason`
+    #[schema(value_type = Object)]
+    result: Value,
+    request_id: Option<String>,
+    #[schema(value_type = Object)]
+    details: Map<String, Value>,
+    prev_hash: String,
+    hash: String,
+}
+
+/// A page of `GET /v1/audit`.
+#[derive(Debug, ToSchema)]
+pub struct AuditPageDoc {
+    records: Vec<AuditRecordDoc>,
+    /// The `after` of the next page; `null` on the last page.
+    next: Option<u64>,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -126,10 +155,21 @@ impl Modify for BearerAuth {
         admin::list_resources, admin::get_resource, admin::put_resource, admin::delete_resource,
         admin::list_tokens, admin::create_token, admin::revoke_token,
         ops::healthz, ops::readyz, ops::metrics,
+        audit_routes::list_records,
+        identity::list_principals, identity::create_principal, identity::get_principal,
+        identity::update_principal, identity::put_roles, identity::delete_principal,
+        identity::disable_principal, identity::enable_principal, identity::set_password,
+        identity::enroll_mfa, identity::confirm_mfa, identity::delete_mfa,
+        identity::new_recovery_codes, identity::list_api_keys, identity::create_api_key_route,
+        identity::rotate_api_key, identity::revoke_api_key, identity::login,
+        identity::oauth_token, identity::oauth_revoke, identity::jwks,
+        identity::openid_configuration, identity::list_signing_keys,
+        identity::rotate_signing_key,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,
-        EvaluationDoc, EvaluationsRequestDoc, EvaluationsDoc, EntityDoc, ActionDoc
+        EvaluationDoc, EvaluationsRequestDoc, EvaluationsDoc, EntityDoc, ActionDoc,
+        AuditRecordDoc, AuditPageDoc
     )),
     modifiers(&BearerAuth)
 )]
@@ -137,7 +177,7 @@ pub struct ApiDoc;
 
 /// The document as JSON.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
+    let mut document = ApiDoc::openapi();
+    document.merge(<crate::routes::keys::KeysApiDoc as OpenApi>::openapi());
+    document.to_json().unwrap_or_else(|_| "{}".to_owned())
 }

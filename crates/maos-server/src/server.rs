@@ -55,7 +55,21 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .with_context(|| format!("cannot open storage {}", maos_store::redact_url(&url)))?;
     tracing::info!(backend = store.kind().as_str(), "storage.opened");
 
-    let state = Arc::new(AppState::new(config.clone(), store.clone())?);
+    // The audit log comes first: nothing is served unless it can be written.
+    let keys = crate::audit_log::load_or_create_keys(&config.audit, &config.server.data_dir)?;
+    let audit = Arc::new(crate::audit_log::StoreAudit::start(
+        store.clone(),
+        &config.audit,
+        keys,
+    ));
+    // One root key-encryption key for the key service and the identity provider's signing keys.
+    let kek = crate::keys::open_kek(&config)?;
+    let state = Arc::new(AppState::new(
+        config.clone(),
+        store.clone(),
+        audit,
+        kek.clone(),
+    )?);
     // Subscribe before loading, so no change between the load and the subscription is lost.
     let changes = store.subscribe();
 
@@ -66,7 +80,19 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .context("cannot load state from storage")?;
 
+    let keys = crate::keys::KeyService::open(&config, store.clone(), state.audit_sink.clone(), kek)
+        .await
+        .context("cannot start the key service")?;
+    let _ = state.keys.set(keys.clone());
+
     let mut background = vec![tokio::spawn(follow_changes(state.clone(), changes))];
+    background.push(tokio::spawn(crate::identity::run_maintenance(
+        state.clone(),
+    )));
+    background.push(tokio::spawn(keys.clone().rewrap_worker()));
+    background.push(tokio::spawn(keys.lifecycle_worker(Duration::from_secs(
+        config.keys.rotation_check_seconds,
+    ))));
     background.push(tokio::spawn(async {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -219,6 +245,8 @@ impl RunningServer {
         for task in self.background {
             task.abort();
         }
+        // Commits what is queued and covers every record with a final checkpoint.
+        self.state.audit_sink.close().await;
         self.state.store.close().await;
         tracing::info!("server.stopped");
     }

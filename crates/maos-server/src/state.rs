@@ -16,10 +16,11 @@ use maos_store::{
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, broadcast};
 
-use crate::audit::{AuditSink, LogOnlyAudit};
+use crate::audit::AuditSink;
 use crate::auth::{AuthChain, AuthOutcome, Authenticator, Caller, Credentials, TokenCache};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::identity::{IdentityAuthenticator, IdentityService, StoredPrincipalAuthenticator};
 use crate::routes::forward_auth::RouteTable;
 
 /// The compiled policy in force and the stored version it came from.
@@ -46,6 +47,10 @@ pub struct AppState {
     pub audit_sink: Arc<dyn AuditSink>,
     /// Security events for the detection pipeline; sending never blocks.
     pub events: broadcast::Sender<Arc<SecurityEvent>>,
+    /// Stored principals and credentials, signing keys, revocations (see [`crate::identity`]).
+    pub identity: Arc<IdentityService>,
+    /// The key service and secrets store, attached once at start (see [`crate::keys`]).
+    pub keys: std::sync::OnceLock<Arc<crate::keys::KeyService>>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -63,12 +68,28 @@ const EVENT_BUFFER: usize = 4096;
 pub const DEFAULT_BUNDLE: &str = include_str!("default-bundle.yaml");
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Store) -> Result<AppState, anyhow::Error> {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        audit_sink: Arc<dyn AuditSink>,
+        kek: Arc<dyn maos_crypto::KekProvider>,
+    ) -> Result<AppState, anyhow::Error> {
         let point = DecisionPoint::load(DEFAULT_BUNDLE, "default-bundle.yaml")
             .map_err(|e| anyhow::anyhow!("the built-in default bundle is invalid: {e}"))?;
         let tokens = Arc::new(TokenCache::default());
         let routes = RouteTable::new(&config.forward_auth.routes);
         let system_roles = point.bundle().roles.clone();
+        let events = broadcast::channel(EVENT_BUFFER).0;
+        let identity = Arc::new(open_identity(&config, &store, &events, kek)?);
+        let authenticator: Arc<dyn Authenticator> = Arc::new(AuthChain::new(vec![
+            Arc::new(StoredPrincipalAuthenticator {
+                inner: tokens.clone(),
+                identity: identity.clone(),
+            }),
+            Arc::new(IdentityAuthenticator {
+                identity: identity.clone(),
+            }),
+        ]));
         Ok(AppState {
             system_roles,
             config,
@@ -78,11 +99,13 @@ impl AppState {
                 version: None,
             }),
             resources: ArcSwap::from_pointee(HashMap::new()),
-            authenticator: Arc::new(AuthChain::new(vec![tokens.clone()])),
+            authenticator,
+            identity,
             tokens,
             routes,
-            audit_sink: Arc::new(LogOnlyAudit),
-            events: broadcast::channel(EVENT_BUFFER).0,
+            audit_sink,
+            events,
+            keys: std::sync::OnceLock::new(),
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),
@@ -94,6 +117,10 @@ impl AppState {
         self.reload_policy().await?;
         self.reload_resources().await?;
         self.reload_tokens().await?;
+        self.identity
+            .reload_all()
+            .await
+            .map_err(identity_store_error)?;
         Ok(())
     }
 
@@ -176,7 +203,41 @@ impl AppState {
             Change::Policy => self.reload_policy().await,
             Change::Resource { kind, id } => self.reload_resource(kind, id).await,
             Change::Tokens => self.reload_tokens().await,
-            Change::Resync => self.reload_all().await,
+            Change::Principals => {
+                self.identity
+                    .reload_principals()
+                    .await
+                    .map_err(identity_store_error)?;
+                self.identity
+                    .reload_api_keys()
+                    .await
+                    .map_err(identity_store_error)
+            }
+            Change::ApiKeys => self
+                .identity
+                .reload_api_keys()
+                .await
+                .map_err(identity_store_error),
+            Change::SigningKeys => self
+                .identity
+                .reload_signing_keys()
+                .await
+                .map_err(identity_store_error),
+            Change::Revocations => self
+                .identity
+                .reload_revocations()
+                .await
+                .map_err(identity_store_error),
+            Change::Key { name } => match self.keys.get() {
+                Some(keys) => keys.reload_key(name).await,
+                None => Ok(()),
+            },
+            Change::Resync => {
+                if let Some(keys) = self.keys.get() {
+                    keys.reload_all().await?;
+                }
+                self.reload_all().await
+            }
             // Announcements for state this server does not cache.
             _ => Ok(()),
         }
@@ -196,10 +257,45 @@ impl AppState {
         }
     }
 
-    /// Decides one request with the engine in force, after merging stored attributes.
+    /// The stored principal behind a request's subject: its attributes merged over the supplied
+    /// ones (stored win) and its role bindings returned. Requests never bring their own roles.
+    /// `Err` names a disabled principal, which every decision denies.
+    pub fn enrich_subject(&self, subject: &mut Subject) -> Result<Vec<String>, String> {
+        let Some(principal) = self.identity.principal(&subject.qualified()) else {
+            return Ok(Vec::new());
+        };
+        if !principal.is_active() {
+            return Err(format!("principal `{}` is disabled", principal.id));
+        }
+        crate::identity::merge_attributes(subject, &principal);
+        Ok(principal.roles.iter().cloned().collect())
+    }
+
+    /// Decides one request about a subject the request names (the decision APIs), after
+    /// merging stored resource and principal attributes and adding the principal's stored
+    /// roles. A disabled principal is denied.
     pub fn decide(&self, mut request: Request, options: &DecisionOptions) -> Response {
+        let stored_roles = match self.enrich_subject(&mut request.subject) {
+            Ok(roles) => roles,
+            Err(reason) => return self.count(disabled_response(reason)),
+        };
+        if stored_roles.is_empty() {
+            return self.decide_as_caller(request, options);
+        }
+        let mut extended = options.clone();
+        extended.extra_roles.extend(stored_roles);
+        self.decide_as_caller(request, &extended)
+    }
+
+    /// Decides a request whose subject is the authenticated caller: the authenticator already
+    /// looked the principal up, and `options.extra_roles` are the roles its credential grants
+    /// (an API key's scopes may be fewer than the stored roles).
+    pub fn decide_as_caller(&self, mut request: Request, options: &DecisionOptions) -> Response {
         self.enrich(&mut request.resource);
-        let response = self.engine.load().point.decide_with(&request, options);
+        self.count(self.engine.load().point.decide_with(&request, options))
+    }
+
+    fn count(&self, response: Response) -> Response {
         metrics::counter!("maos_decisions_total", "result" => decision_label(response.decision))
             .increment(1);
         response
@@ -410,6 +506,52 @@ impl AppState {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// Opens the identity provider over the store, with the key service's key-encryption key.
+fn open_identity(
+    config: &Config,
+    store: &Store,
+    events: &broadcast::Sender<Arc<SecurityEvent>>,
+    kek: Arc<dyn maos_crypto::KekProvider>,
+) -> Result<IdentityService, anyhow::Error> {
+    use anyhow::Context;
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let issuer = if config.server.public_url.is_empty() {
+        format!("http://{}", config.server.listen)
+    } else {
+        config.server.public_url.trim_end_matches('/').to_owned()
+    };
+    IdentityService::new(
+        store.clone(),
+        kek,
+        issuer,
+        Arc::new(maos_core::SystemClock),
+        events.clone(),
+    )
+}
+
+fn identity_store_error(error: crate::identity::IdentityError) -> StoreError {
+    match error {
+        crate::identity::IdentityError::Store(error) => error,
+        other => StoreError::Corrupt {
+            what: "identity state",
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// The deny answered for a disabled principal, whatever the policies say.
+fn disabled_response(reason: String) -> Response {
+    Response {
+        decision: false,
+        determining: Vec::new(),
+        obligations: Vec::new(),
+        reasons: vec![reason],
+        trace: None,
     }
 }
 

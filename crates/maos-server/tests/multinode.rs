@@ -58,6 +58,8 @@ async fn a_change_on_one_node_is_enforced_by_the_other() {
     for dir in &dirs {
         let mut config = common::test_config(dir.path());
         config.storage.url = schema.url.clone();
+        // Nodes on one database share the root key of the key service.
+        config.keys.kek_file = dirs[0].path().join("kek");
         nodes.push(
             maos_server::start(config, Some(ADMIN_TOKEN.into()))
                 .await

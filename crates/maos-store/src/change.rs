@@ -13,6 +13,19 @@ pub enum Change {
     Resource { kind: String, id: String },
     /// API tokens were created or revoked.
     Tokens,
+    /// Principals, their passwords or TOTP enrolments changed (their API keys may have gone
+    /// with them).
+    Principals,
+    /// API keys were created, rotated or revoked.
+    ApiKeys,
+    /// A token signing key was added or retired.
+    SigningKeys,
+    /// An access token was revoked.
+    Revocations,
+    /// The refresh-token families changed (nothing is cached from them).
+    RefreshFamilies,
+    /// The stored record of one key of the key service changed.
+    Key { name: String },
     /// Notifications may have been lost (a subscriber fell behind or the listening connection
     /// was re-established): reload everything.
     Resync,
@@ -30,6 +43,19 @@ impl Change {
             Change::Policy => "policy".to_owned(),
             Change::Tokens => "tokens".to_owned(),
             Change::Resync => "resync".to_owned(),
+            Change::Principals => "principals".to_owned(),
+            Change::ApiKeys => "apikeys".to_owned(),
+            Change::SigningKeys => "signing_keys".to_owned(),
+            Change::Revocations => "revocations".to_owned(),
+            Change::RefreshFamilies => "refresh_families".to_owned(),
+            Change::Key { name } => {
+                let payload = format!("key\n{name}");
+                if payload.len() > MAX_PAYLOAD {
+                    "resync".to_owned()
+                } else {
+                    payload
+                }
+            }
             Change::Resource { kind, id } => {
                 let payload = format!("resource\n{kind}\n{id}");
                 if payload.len() > MAX_PAYLOAD {
@@ -47,6 +73,14 @@ impl Change {
             "policy" => Change::Policy,
             "tokens" => Change::Tokens,
             "resync" => Change::Resync,
+            "principals" => Change::Principals,
+            "apikeys" => Change::ApiKeys,
+            "signing_keys" => Change::SigningKeys,
+            "revocations" => Change::Revocations,
+            "refresh_families" => Change::RefreshFamilies,
+            _ if payload.starts_with("key\n") => Change::Key {
+                name: payload.get(4..).unwrap_or_default().to_owned(),
+            },
             _ => match payload
                 .strip_prefix("resource\n")
                 .and_then(|rest| rest.split_once('\n'))
@@ -118,11 +152,19 @@ mod tests {
             Change::Policy,
             Change::Tokens,
             Change::Resync,
+            Change::Principals,
+            Change::ApiKeys,
+            Change::SigningKeys,
+            Change::Revocations,
+            Change::RefreshFamilies,
             Change::Resource {
                 kind: "document".into(),
                 id: "a/b:c".into(),
             },
             Change::Other("keys".into()),
+            Change::Key {
+                name: "payments".into(),
+            },
         ] {
             assert_eq!(Change::from_payload(&change.to_payload()), change);
         }

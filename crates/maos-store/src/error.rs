@@ -21,6 +21,9 @@ pub enum StoreError {
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
 
+    #[error("audit chain: {0}")]
+    AuditChain(String),
+
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 

@@ -14,10 +14,15 @@
 //! Adding a table: add `NNNN_name.sql` to both migration folders with the next number and a
 //! line to [`migrations`]; never edit a migration that has shipped.
 
+mod audit;
+mod audit_writer;
 mod change;
 mod error;
+mod identity;
+mod keys;
 mod policy;
 mod resources;
+mod secrets;
 pub mod testing;
 mod tokens;
 
@@ -32,10 +37,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+pub use audit::{AuditAppend, AuditLog, AuditQuery, status_name};
+pub use audit_writer::{AuditWriteError, AuditWriter, AuditWriterOptions, Receipt};
 pub use change::Change;
 pub use error::StoreError;
+pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
+pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
+pub use secrets::{RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
 
 /// How many changes a slow subscriber may fall behind before it is told to resynchronise.
@@ -243,6 +253,22 @@ impl Store {
         ApiTokens::new(self)
     }
 
+    pub fn audit_log(&self) -> AuditLog<'_> {
+        AuditLog::new(self)
+    }
+
+    pub fn identities(&self) -> Identities<'_> {
+        Identities::new(self)
+    }
+
+    pub fn key_records(&self) -> KeyRecords<'_> {
+        KeyRecords::new(self)
+    }
+
+    pub fn secrets(&self) -> Secrets<'_> {
+        Secrets::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -266,16 +292,50 @@ fn backend_kind(backend: &Backend) -> BackendKind {
 /// The embedded migrations of one backend.
 pub fn migrations(kind: BackendKind) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match kind {
-        BackendKind::Sqlite => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
-        )],
-        BackendKind::Postgres => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
-        )],
+        BackendKind::Sqlite => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                2,
+                "audit",
+                include_str!("../migrations/sqlite/0002_audit.sql"),
+            ),
+            (
+                3,
+                "keys secrets",
+                include_str!("../migrations/sqlite/0003_keys_secrets.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/sqlite/0004_identity.sql"),
+            ),
+        ],
+        BackendKind::Postgres => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                2,
+                "audit",
+                include_str!("../migrations/postgres/0002_audit.sql"),
+            ),
+            (
+                3,
+                "keys secrets",
+                include_str!("../migrations/postgres/0003_keys_secrets.sql"),
+            ),
+            (
+                4,
+                "identity",
+                include_str!("../migrations/postgres/0004_identity.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files

@@ -12,9 +12,15 @@ macro_rules! outln {
     };
 }
 
+pub mod audit;
 pub mod authz;
+pub mod identity;
 pub mod policy;
 pub mod siem;
+// Commands that talk to a running server.
+pub mod client;
+pub mod keys;
+pub mod secrets;
 
 /// Exit status for bad input: a usage error, an unreadable file, an invalid bundle or request.
 pub const EXIT_BAD_INPUT: u8 = 2;

@@ -12,6 +12,7 @@ use maos_store::{NewApiToken, ResourceRecord, hash_token};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::audited::AdminChange;
 use crate::auth::{Caller, generate_token};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -91,9 +92,11 @@ pub async fn upload_version(
             Json(json!({ "dry_run": true, "valid": true, "tests": tests })),
         ));
     }
-    let (version, tests) = state
-        .install(bundle, &caller.subject.qualified(), &query.comment, None)
-        .await?;
+    let change = AdminChange::new(&caller, &headers, "policy.publish", "maos:policy")
+        .with_detail("comment", query.comment.as_str());
+    let author = caller.subject.qualified();
+    let install = state.install(bundle, &author, &query.comment, None);
+    let (version, tests) = state.audited_change(change, install).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "version": version.summary, "tests": tests })),
@@ -141,8 +144,19 @@ pub async fn activate_version(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("policy version `{id}` not found")))?;
     state.check_stored(&version)?;
-    let version = versions.activate(id, &caller.subject.qualified()).await?;
-    state.reload_policy().await?;
+    let change = AdminChange::new(
+        &caller,
+        &headers,
+        "policy.activate",
+        format!("policy_version:{id}"),
+    );
+    let version = state
+        .audited_change(change, async {
+            let version = versions.activate(id, &caller.subject.qualified()).await?;
+            state.reload_policy().await?;
+            Ok(version)
+        })
+        .await?;
     Ok(Json(json!({ "version": version.summary })))
 }
 
@@ -166,10 +180,17 @@ pub async fn rollback(
             .ok_or_else(|| ApiError::not_found(format!("policy version `{id}` not found")))?;
         state.check_stored(&version)?;
     }
-    let version = versions
-        .rollback_to(&caller.subject.qualified(), target)
+    let change = AdminChange::new(&caller, &headers, "policy.rollback", "maos:policy")
+        .with_detail("to_version", json!(target));
+    let version = state
+        .audited_change(change, async {
+            let version = versions
+                .rollback_to(&caller.subject.qualified(), target)
+                .await?;
+            state.reload_policy().await?;
+            Ok(version)
+        })
         .await?;
-    state.reload_policy().await?;
     Ok(Json(json!({ "version": version.summary })))
 }
 
@@ -250,15 +271,16 @@ pub async fn put_role(
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
     let role: Role = with_key(body, "name", &name)?;
     let comment = format!("put role {name}");
-    let (version, ()) = state
-        .edit_bundle(&caller.subject.qualified(), &comment, |bundle| {
-            match bundle.roles.iter_mut().find(|r| r.name == role.name) {
-                Some(existing) => *existing = role.clone(),
-                None => bundle.roles.push(role.clone()),
-            }
-            Ok(())
-        })
-        .await?;
+    let change = AdminChange::new(&caller, &headers, "policy.role.put", format!("role:{name}"));
+    let author = caller.subject.qualified();
+    let edit = state.edit_bundle(&author, &comment, |bundle| {
+        match bundle.roles.iter_mut().find(|r| r.name == role.name) {
+            Some(existing) => *existing = role.clone(),
+            None => bundle.roles.push(role.clone()),
+        }
+        Ok(())
+    });
+    let (version, ()) = state.audited_change(change, edit).await?;
     Ok(edited(version, "role", json!(role)))
 }
 
@@ -273,16 +295,22 @@ pub async fn delete_role(
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
     let comment = format!("delete role {name}");
-    let (version, ()) = state
-        .edit_bundle(&caller.subject.qualified(), &comment, |bundle| {
-            let before = bundle.roles.len();
-            bundle.roles.retain(|r| r.name != name);
-            if bundle.roles.len() == before {
-                return Err(ApiError::not_found(format!("role `{name}` not found")));
-            }
-            Ok(())
-        })
-        .await?;
+    let change = AdminChange::new(
+        &caller,
+        &headers,
+        "policy.role.delete",
+        format!("role:{name}"),
+    );
+    let author = caller.subject.qualified();
+    let edit = state.edit_bundle(&author, &comment, |bundle| {
+        let before = bundle.roles.len();
+        bundle.roles.retain(|r| r.name != name);
+        if bundle.roles.len() == before {
+            return Err(ApiError::not_found(format!("role `{name}` not found")));
+        }
+        Ok(())
+    });
+    let (version, ()) = state.audited_change(change, edit).await?;
     Ok(Json(json!({ "version": version })))
 }
 
@@ -350,13 +378,20 @@ pub async fn put_binding(
         roles: body.roles,
     };
     let comment = format!("put binding {subject}");
-    let (version, ()) = state
-        .edit_bundle(&caller.subject.qualified(), &comment, |bundle| {
-            bundle.bindings.retain(|b| b.subject != binding.subject);
-            bundle.bindings.push(binding.clone());
-            Ok(())
-        })
-        .await?;
+    let change = AdminChange::new(
+        &caller,
+        &headers,
+        "policy.binding.put",
+        format!("binding:{subject}"),
+    )
+    .with_detail("roles", json!(binding.roles));
+    let author = caller.subject.qualified();
+    let edit = state.edit_bundle(&author, &comment, |bundle| {
+        bundle.bindings.retain(|b| b.subject != binding.subject);
+        bundle.bindings.push(binding.clone());
+        Ok(())
+    });
+    let (version, ()) = state.audited_change(change, edit).await?;
     Ok(edited(version, "binding", json!(binding)))
 }
 
@@ -370,16 +405,22 @@ pub async fn delete_binding(
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
     let comment = format!("delete binding {subject}");
-    let (version, ()) = state
-        .edit_bundle(&caller.subject.qualified(), &comment, |bundle| {
-            let before = bundle.bindings.len();
-            bundle.bindings.retain(|b| b.subject != subject);
-            if bundle.bindings.len() == before {
-                return Err(ApiError::not_found(format!("no binding for `{subject}`")));
-            }
-            Ok(())
-        })
-        .await?;
+    let change = AdminChange::new(
+        &caller,
+        &headers,
+        "policy.binding.delete",
+        format!("binding:{subject}"),
+    );
+    let author = caller.subject.qualified();
+    let edit = state.edit_bundle(&author, &comment, |bundle| {
+        let before = bundle.bindings.len();
+        bundle.bindings.retain(|b| b.subject != subject);
+        if bundle.bindings.len() == before {
+            return Err(ApiError::not_found(format!("no binding for `{subject}`")));
+        }
+        Ok(())
+    });
+    let (version, ()) = state.audited_change(change, edit).await?;
     Ok(Json(json!({ "version": version })))
 }
 
@@ -432,15 +473,21 @@ pub async fn put_policy(
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
     let policy: Policy = with_key(body, "id", &id)?;
     let comment = format!("put policy {id}");
-    let (version, ()) = state
-        .edit_bundle(&caller.subject.qualified(), &comment, |bundle| {
-            match bundle.policies.iter_mut().find(|p| p.id == policy.id) {
-                Some(existing) => *existing = policy.clone(),
-                None => bundle.policies.push(policy.clone()),
-            }
-            Ok(())
-        })
-        .await?;
+    let change = AdminChange::new(
+        &caller,
+        &headers,
+        "policy.policy.put",
+        format!("policy:{id}"),
+    );
+    let author = caller.subject.qualified();
+    let edit = state.edit_bundle(&author, &comment, |bundle| {
+        match bundle.policies.iter_mut().find(|p| p.id == policy.id) {
+            Some(existing) => *existing = policy.clone(),
+            None => bundle.policies.push(policy.clone()),
+        }
+        Ok(())
+    });
+    let (version, ()) = state.audited_change(change, edit).await?;
     Ok(edited(version, "policy", json!(policy)))
 }
 
@@ -454,16 +501,22 @@ pub async fn delete_policy(
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
     let comment = format!("delete policy {id}");
-    let (version, ()) = state
-        .edit_bundle(&caller.subject.qualified(), &comment, |bundle| {
-            let before = bundle.policies.len();
-            bundle.policies.retain(|p| p.id != id);
-            if bundle.policies.len() == before {
-                return Err(ApiError::not_found(format!("policy `{id}` not found")));
-            }
-            Ok(())
-        })
-        .await?;
+    let change = AdminChange::new(
+        &caller,
+        &headers,
+        "policy.policy.delete",
+        format!("policy:{id}"),
+    );
+    let author = caller.subject.qualified();
+    let edit = state.edit_bundle(&author, &comment, |bundle| {
+        let before = bundle.policies.len();
+        bundle.policies.retain(|p| p.id != id);
+        if bundle.policies.len() == before {
+            return Err(ApiError::not_found(format!("policy `{id}` not found")));
+        }
+        Ok(())
+    });
+    let (version, ()) = state.audited_change(change, edit).await?;
     Ok(Json(json!({ "version": version })))
 }
 
@@ -550,7 +603,7 @@ pub async fn put_resource(
     ApiPath((kind, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ResourceBody>,
 ) -> ApiResult<Json<Value>> {
-    state.authorize_caller(&credentials(&headers), RESOURCES, "write")?;
+    let caller = state.authorize_caller(&credentials(&headers), RESOURCES, "write")?;
     if kind.is_empty() || id.is_empty() {
         return Err(ApiError::bad_request(
             "bad_path",
@@ -565,12 +618,18 @@ pub async fn put_resource(
             format!("resource type `{kind}` must not contain `:`"),
         ));
     }
+    let change = AdminChange::new(&caller, &headers, "resource.put", format!("{kind}:{id}"));
     let record = state
-        .store
-        .resources()
-        .put(&kind, &id, &body.attributes)
+        .audited_change(change, async {
+            let record = state
+                .store
+                .resources()
+                .put(&kind, &id, &body.attributes)
+                .await?;
+            state.reload_resource(&kind, &id).await?;
+            Ok(record)
+        })
         .await?;
-    state.reload_resource(&kind, &id).await?;
     Ok(Json(resource_json(&record)))
 }
 
@@ -583,13 +642,19 @@ pub async fn delete_resource(
     headers: HeaderMap,
     ApiPath((kind, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    state.authorize_caller(&credentials(&headers), RESOURCES, "write")?;
-    if !state.store.resources().delete(&kind, &id).await? {
-        return Err(ApiError::not_found(format!(
-            "resource `{kind}:{id}` not registered"
-        )));
-    }
-    state.reload_resource(&kind, &id).await?;
+    let caller = state.authorize_caller(&credentials(&headers), RESOURCES, "write")?;
+    let change = AdminChange::new(&caller, &headers, "resource.delete", format!("{kind}:{id}"));
+    state
+        .audited_change(change, async {
+            if !state.store.resources().delete(&kind, &id).await? {
+                return Err(ApiError::not_found(format!(
+                    "resource `{kind}:{id}` not registered"
+                )));
+            }
+            state.reload_resource(&kind, &id).await?;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -667,7 +732,11 @@ fn check_new_token(state: &AppState, body: &NewTokenBody) -> ApiResult<()> {
 
 /// Whether `subject` with `extra_roles` may write the policy, i.e. holds full admin rights:
 /// whoever may edit the policy could grant themselves any role anyway.
-fn may_write_policy(state: &AppState, subject: &maos_core::Subject, extra_roles: &[String]) -> bool {
+fn may_write_policy(
+    state: &AppState,
+    subject: &maos_core::Subject,
+    extra_roles: &[String],
+) -> bool {
     let request = maos_core::Request {
         subject: subject.clone(),
         resource: maos_core::Resource::new("maos", POLICY),
@@ -758,7 +827,12 @@ async fn check_revocation(state: &AppState, caller: &Caller, id: &str) -> ApiRes
             may_write_policy(state, &maos_core::Subject::new(kind, name), &t.roles)
         })
     };
-    if is_admin(target) && !tokens.iter().filter(active).any(|t| t.id != id && is_admin(t)) {
+    if is_admin(target)
+        && !tokens
+            .iter()
+            .filter(active)
+            .any(|t| t.id != id && is_admin(t))
+    {
         return Err(ApiError::unprocessable(
             "admin_lockout",
             "this is the last active token that can administer the policy; create another \
@@ -800,19 +874,30 @@ pub async fn create_token(
         }
         None => None,
     };
+    // The token itself goes into the record only as its HMAC (`maos audit hash TOKEN`).
+    let change = AdminChange::new(&caller, &headers, "token.create", format!("token:{id}"))
+        .with_detail("principal", body.principal.as_str())
+        .with_detail("roles", json!(body.roles))
+        .with_detail("expires_at", json!(expires_at))
+        .with_detail("token", state.audit_sink.redact(&token));
     let stored = state
-        .store
-        .api_tokens()
-        .create(NewApiToken {
-            id,
-            principal: body.principal,
-            roles: body.roles,
-            description: body.description,
-            token_hash: hash_token(&token),
-            expires_at,
+        .audited_change(change, async {
+            let stored = state
+                .store
+                .api_tokens()
+                .create(NewApiToken {
+                    id,
+                    principal: body.principal,
+                    roles: body.roles,
+                    description: body.description,
+                    token_hash: hash_token(&token),
+                    expires_at,
+                })
+                .await?;
+            state.reload_tokens().await?;
+            Ok(stored)
         })
         .await?;
-    state.reload_tokens().await?;
     let mut answer = json!(stored);
     if let Some(object) = answer.as_object_mut() {
         object.insert("token".into(), Value::String(token));
@@ -830,9 +915,15 @@ pub async fn revoke_token(
 ) -> ApiResult<StatusCode> {
     let caller = state.authorize_caller(&credentials(&headers), TOKENS, "write")?;
     check_revocation(&state, &caller, &id).await?;
-    if !state.store.api_tokens().revoke(&id).await? {
-        return Err(ApiError::not_found(format!("no active token `{id}`")));
-    }
-    state.reload_tokens().await?;
+    let change = AdminChange::new(&caller, &headers, "token.revoke", format!("token:{id}"));
+    state
+        .audited_change(change, async {
+            if !state.store.api_tokens().revoke(&id).await? {
+                return Err(ApiError::not_found(format!("no active token `{id}`")));
+            }
+            state.reload_tokens().await?;
+            Ok(())
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@ use maos_policy::{DecisionOptions, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::audited::{DecisionApi, request_id};
 use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
@@ -55,6 +56,7 @@ pub struct AuthorizeQuery {
         (status = 400, description = "malformed request", body = crate::openapi::ErrorDoc),
         (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
         (status = 403, description = "the caller may not ask for decisions", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "the decision could not be recorded in the audit log (`audit_unavailable`)", body = crate::openapi::ErrorDoc),
     ),
     security(("bearer" = []))
 )]
@@ -64,12 +66,22 @@ pub async fn authorize(
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
     ApiJson(request): ApiJson<Request>,
 ) -> Result<Json<Response>, ApiError> {
-    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let caller = state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
     let options = DecisionOptions {
         extra_roles: Vec::new(),
         explain: query.explain,
     };
-    Ok(Json(state.decide(request, &options)))
+    let id = request_id(&headers);
+    let response = state
+        .decide_audited(
+            &caller,
+            request,
+            &options,
+            DecisionApi::Authorize,
+            id.as_deref(),
+        )
+        .await?;
+    Ok(Json(response))
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +105,7 @@ pub struct BatchResponse {
         (status = 400, description = "malformed request, or more than `server.max_batch` requests", body = crate::openapi::ErrorDoc),
         (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
         (status = 403, description = "the caller may not ask for decisions", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "the decision could not be recorded in the audit log (`audit_unavailable`)", body = crate::openapi::ErrorDoc),
     ),
     security(("bearer" = []))
 )]
@@ -102,17 +115,23 @@ pub async fn authorize_batch(
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
     ApiJson(batch): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let caller = state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
     check_batch_size(&state, batch.requests.len())?;
     let options = DecisionOptions {
         extra_roles: Vec::new(),
         explain: query.explain,
     };
-    let responses = batch
-        .requests
-        .into_iter()
-        .map(|r| state.decide(r, &options))
-        .collect();
+    let id = request_id(&headers);
+    let responses = state
+        .decide_all_audited(
+            &caller,
+            batch.requests,
+            &options,
+            DecisionApi::AuthorizeBatch,
+            id.as_deref(),
+            |_| false,
+        )
+        .await?;
     Ok(Json(BatchResponse { responses }))
 }
 
@@ -166,6 +185,7 @@ impl From<Response> for EvaluationResponse {
         (status = 200, description = "the decision", body = crate::openapi::EvaluationDoc),
         (status = 400, description = "malformed request", body = crate::openapi::ErrorDoc),
         (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "the decision could not be recorded in the audit log (`audit_unavailable`)", body = crate::openapi::ErrorDoc),
     ),
     security(("bearer" = []))
 )]
@@ -174,16 +194,24 @@ pub async fn evaluation(
     headers: HeaderMap,
     ApiJson(evaluation): ApiJson<Evaluation>,
 ) -> Result<Json<EvaluationResponse>, ApiError> {
-    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let caller = state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
     let request = Request {
         subject: evaluation.subject,
         resource: evaluation.resource,
         action: evaluation.action,
         context: evaluation.context,
     };
-    Ok(Json(
-        state.decide(request, &DecisionOptions::default()).into(),
-    ))
+    let id = request_id(&headers);
+    let response = state
+        .decide_audited(
+            &caller,
+            request,
+            &DecisionOptions::default(),
+            DecisionApi::AuthzenEvaluation,
+            id.as_deref(),
+        )
+        .await?;
+    Ok(Json(response.into()))
 }
 
 /// One item of an AuthZEN evaluations request; missing parts come from the top level.
@@ -235,6 +263,7 @@ pub enum Semantic {
         (status = 200, description = "`{\"evaluations\": [...]}`, or one decision when the request has no `evaluations`", body = crate::openapi::EvaluationsDoc),
         (status = 400, description = "malformed request or missing subject/resource/action", body = crate::openapi::ErrorDoc),
         (status = 401, description = "no or invalid bearer token", body = crate::openapi::ErrorDoc),
+        (status = 503, description = "the decision could not be recorded in the audit log (`audit_unavailable`)", body = crate::openapi::ErrorDoc),
     ),
     security(("bearer" = []))
 )]
@@ -243,13 +272,23 @@ pub async fn evaluations(
     headers: HeaderMap,
     ApiJson(body): ApiJson<EvaluationsRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
+    let caller = state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
     let semantic = body.options.evaluations_semantic;
+    let id = request_id(&headers);
 
     // Without `evaluations`, this is a single evaluation (AuthZEN's backwards compatibility).
     if body.evaluations.is_empty() {
         let request = complete(&body, &PartialEvaluation::default(), 0)?;
-        let answer: EvaluationResponse = state.decide(request, &DecisionOptions::default()).into();
+        let response = state
+            .decide_audited(
+                &caller,
+                request,
+                &DecisionOptions::default(),
+                DecisionApi::AuthzenEvaluations,
+                id.as_deref(),
+            )
+            .await?;
+        let answer: EvaluationResponse = response.into();
         return Ok(Json(json!(answer)));
     }
 
@@ -261,19 +300,22 @@ pub async fn evaluations(
         .enumerate()
         .map(|(i, item)| complete(&body, item, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut answers = Vec::with_capacity(requests.len());
-    for request in requests {
-        let answer: EvaluationResponse = state.decide(request, &DecisionOptions::default()).into();
-        let stop = match semantic {
-            Semantic::ExecuteAll => false,
-            Semantic::DenyOnFirstDeny => !answer.decision,
-            Semantic::PermitOnFirstPermit => answer.decision,
-        };
-        answers.push(answer);
-        if stop {
-            break;
-        }
-    }
+    let stop = |response: &Response| match semantic {
+        Semantic::ExecuteAll => false,
+        Semantic::DenyOnFirstDeny => !response.decision,
+        Semantic::PermitOnFirstPermit => response.decision,
+    };
+    let responses = state
+        .decide_all_audited(
+            &caller,
+            requests,
+            &DecisionOptions::default(),
+            DecisionApi::AuthzenEvaluations,
+            id.as_deref(),
+            stop,
+        )
+        .await?;
+    let answers: Vec<EvaluationResponse> = responses.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "evaluations": answers })))
 }
 

@@ -312,29 +312,54 @@ pub enum ForwardOutcome {
     Deny { reason: String },
 }
 
+/// What a forward-auth decision was about, for its audit record.
+#[derive(Debug, Default)]
+pub struct ForwardFacts {
+    pub caller: Option<Arc<Caller>>,
+    /// The path without query, once it was found unambiguous.
+    pub path: Option<String>,
+    /// `type:id` and action of the route that covered the request.
+    pub resource: Option<String>,
+    pub action: Option<String>,
+}
+
 impl AppState {
     /// Decides a proxied request: authenticate, map the route, ask the engine.
     pub fn forward_decision(&self, query: &ForwardQuery<'_>) -> ForwardOutcome {
+        self.forward_decision_with_facts(query).0
+    }
+
+    /// [`Self::forward_decision`], and what the decision was about.
+    pub fn forward_decision_with_facts(
+        &self,
+        query: &ForwardQuery<'_>,
+    ) -> (ForwardOutcome, ForwardFacts) {
+        let mut facts = ForwardFacts::default();
         let caller = match self.authenticator.authenticate(&query.credentials) {
             AuthOutcome::Authenticated(caller) => caller,
-            AuthOutcome::Missing => return ForwardOutcome::Unauthenticated { invalid: false },
-            AuthOutcome::Invalid => return ForwardOutcome::Unauthenticated { invalid: true },
+            AuthOutcome::Missing => {
+                return (ForwardOutcome::Unauthenticated { invalid: false }, facts);
+            }
+            AuthOutcome::Invalid => {
+                return (ForwardOutcome::Unauthenticated { invalid: true }, facts);
+            }
+        };
+        facts.caller = Some(caller.clone());
+        let deny = |reason: &str| ForwardOutcome::Deny {
+            reason: reason.into(),
         };
         if !valid_method(query.method) {
-            return ForwardOutcome::Deny {
-                reason: "missing or invalid method".into(),
-            };
+            return (deny("missing or invalid method"), facts);
         }
         let Some(path) = normalise_path(query.uri) else {
-            return ForwardOutcome::Deny {
-                reason: "ambiguous path".into(),
-            };
+            return (deny("ambiguous path"), facts);
         };
+        facts.path = Some(path.clone());
         let Some((resource, action)) = self.routes.resolve(query.method, query.host, &path) else {
-            return ForwardOutcome::Deny {
-                reason: "no route covers this request".into(),
-            };
+            return (deny("no route covers this request"), facts);
         };
+        facts.resource = Some(resource.qualified());
+        facts.action = Some(action.clone());
 
         let mut context = Map::new();
         context.insert("method".into(), Value::String(query.method.to_owned()));
@@ -354,13 +379,13 @@ impl AppState {
             extra_roles: caller.roles.clone(),
             explain: false,
         };
-        let response = self.decide(request, &options);
+        let response = self.decide_as_caller(request, &options);
         tracing::debug!(
             principal.id = %caller.subject.qualified(),
             decision = decision_label(response.decision),
             "forward_auth.decided"
         );
-        if response.decision {
+        let outcome = if response.decision {
             ForwardOutcome::Allow(caller)
         } else {
             ForwardOutcome::Deny {
@@ -370,7 +395,8 @@ impl AppState {
                     .cloned()
                     .unwrap_or_else(|| "denied".into()),
             }
-        }
+        };
+        (outcome, facts)
     }
 
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
@@ -486,6 +512,14 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: IpAddr, trusted: bool)
     }
 }
 
+/// Decides, records the decision, and shapes the answer; 503 when it cannot be recorded.
+async fn audited_response(state: &AppState, query: &ForwardQuery<'_>, proxy: &str) -> Response {
+    match state.forward_decision_audited(query, proxy).await {
+        Ok(outcome) => outcome_response(state, outcome),
+        Err(error) => error.into_response(),
+    }
+}
+
 fn untrusted(state: &AppState, peer: SocketAddr) -> Response {
     tracing::warn!(peer = %peer, "forward_auth.untrusted_peer");
     outcome_response(
@@ -530,8 +564,7 @@ pub async fn nginx(
         client_ip: client_ip(&state, &headers, peer.ip(), true),
         credentials: crate::routes::decisions::credentials(&headers),
     };
-    let outcome = state.forward_decision(&query);
-    outcome_response(&state, outcome)
+    audited_response(&state, &query, "nginx").await
 }
 
 /// Traefik ForwardAuth: `X-Forwarded-Method`, `-Proto`, `-Host`, `-Uri`.
@@ -566,8 +599,7 @@ pub async fn traefik(
         client_ip: client_ip(&state, &headers, peer.ip(), true),
         credentials: crate::routes::decisions::credentials(&headers),
     };
-    let outcome = state.forward_decision(&query);
-    outcome_response(&state, outcome)
+    audited_response(&state, &query, "traefik").await
 }
 
 /// The prefix under which Envoy's HTTP ext_authz appends the original path.
@@ -603,8 +635,7 @@ pub async fn envoy(
         client_ip: client_ip(&state, &headers, peer.ip(), trusted),
         credentials: crate::routes::decisions::credentials(&headers),
     };
-    let outcome = state.forward_decision(&query);
-    outcome_response(&state, outcome)
+    audited_response(&state, &query, "envoy").await
 }
 
 #[cfg(test)]

@@ -1,19 +1,23 @@
 //! The HTTP routes.
 
 pub mod admin;
+pub mod audit;
 pub mod decisions;
 pub mod forward_auth;
+pub mod identity;
+pub mod keys;
 pub mod ops;
+pub mod secrets;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
 use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 
 use crate::auth::AuthOutcome;
 use crate::error::{self, ApiError};
@@ -77,12 +81,122 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(admin::revoke_token),
         )
+        .route("/v1/audit", get(audit::list_records))
+        .route(
+            "/v1/principals",
+            get(identity::list_principals).post(identity::create_principal),
+        )
+        .route(
+            "/v1/principals/{id}",
+            get(identity::get_principal)
+                .patch(identity::update_principal)
+                .delete(identity::delete_principal),
+        )
+        .route(
+            "/v1/principals/{id}/disable",
+            post(identity::disable_principal),
+        )
+        .route(
+            "/v1/principals/{id}/enable",
+            post(identity::enable_principal),
+        )
+        .route("/v1/principals/{id}/password", put(identity::set_password))
+        .route("/v1/principals/{id}/roles", put(identity::put_roles))
+        .route(
+            "/v1/principals/{id}/mfa",
+            post(identity::enroll_mfa).delete(identity::delete_mfa),
+        )
+        .route(
+            "/v1/principals/{id}/mfa/confirm",
+            post(identity::confirm_mfa),
+        )
+        .route(
+            "/v1/principals/{id}/mfa/recovery-codes",
+            post(identity::new_recovery_codes),
+        )
+        .route(
+            "/v1/principals/{id}/apikeys",
+            get(identity::list_api_keys).post(identity::create_api_key_route),
+        )
+        .route(
+            "/v1/principals/{id}/apikeys/{key}",
+            axum::routing::delete(identity::revoke_api_key),
+        )
+        .route(
+            "/v1/principals/{id}/apikeys/{key}/rotate",
+            post(identity::rotate_api_key),
+        )
+        .route(
+            "/v1/identity/signing-keys",
+            get(identity::list_signing_keys),
+        )
+        .route(
+            "/v1/identity/signing-keys/rotate",
+            post(identity::rotate_signing_key),
+        )
+        .route("/v1/keys", get(keys::list_keys).post(keys::create_key))
+        .route("/v1/keys/{name}", get(keys::get_key))
+        .route("/v1/keys/{name}/rotate", post(keys::rotate))
+        .route("/v1/keys/{name}/config", post(keys::configure))
+        .route("/v1/keys/{name}/enable", post(keys::enable))
+        .route("/v1/keys/{name}/disable", post(keys::disable))
+        .route(
+            "/v1/keys/{name}/schedule-deletion",
+            post(keys::schedule_deletion),
+        )
+        .route(
+            "/v1/keys/{name}/cancel-deletion",
+            post(keys::cancel_deletion),
+        )
+        .route("/v1/keys/{name}/revoke", post(keys::revoke))
+        .route(
+            "/v1/keys/{name}/versions/{version}/revoke",
+            post(keys::revoke_version),
+        )
+        .route("/v1/keys/{name}/export", post(keys::export))
+        .route("/v1/keys/{name}/encrypt", post(keys::encrypt))
+        .route("/v1/keys/{name}/decrypt", post(keys::decrypt))
+        .route("/v1/keys/{name}/rewrap", post(keys::rewrap))
+        .route("/v1/keys/{name}/datakey", post(keys::datakey))
+        .route("/v1/keys/{name}/derive", post(keys::derive))
+        .route("/v1/keys/{name}/sign", post(keys::sign))
+        .route("/v1/keys/{name}/verify", post(keys::verify))
+        .route("/v1/keys/{name}/hmac", post(keys::hmac))
+        .route("/v1/keys/{name}/verify-hmac", post(keys::verify_hmac))
+        .route("/v1/keys/{name}/encrypt/batch", post(keys::encrypt_batch))
+        .route("/v1/keys/{name}/decrypt/batch", post(keys::decrypt_batch))
+        .route("/v1/keys/{name}/rewrap/batch", post(keys::rewrap_batch))
+        .route("/v1/keys/{name}/sign/batch", post(keys::sign_batch))
+        .route("/v1/keys/{name}/verify/batch", post(keys::verify_batch))
+        .route("/v1/keys/{name}/hmac/batch", post(keys::hmac_batch))
+        .route(
+            "/v1/keys/{name}/verify-hmac/batch",
+            post(keys::verify_hmac_batch),
+        )
+        .route(
+            "/v1/secrets-rewrap",
+            get(secrets::rewrap_progress).post(secrets::start_rewrap),
+        )
+        .route(
+            "/v1/secrets/{*path}",
+            get(secrets::get_secret)
+                .put(secrets::put_secret)
+                .delete(secrets::delete_secret),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_first,
         ));
     Router::new()
         .merge(authenticated)
+        .route("/v1/login", post(identity::login))
+        .route("/v1/oauth/token", post(identity::oauth_token))
+        .route("/v1/oauth/revoke", post(identity::oauth_revoke))
+        .route("/.well-known/jwks.json", get(identity::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(identity::openid_configuration),
+        )
         .route(
             "/.well-known/authzen-configuration",
             get(decisions::authzen_configuration),
