@@ -19,6 +19,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub grpc: GrpcConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub identity: IdentityConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -39,6 +40,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request body; slower bodies are cut off with 408
     /// so that a slow sender cannot hold a connection open indefinitely.
     pub body_timeout_seconds: u64,
+    /// TLS for the HTTP listener; absent: plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +55,7 @@ impl Default for ServerConfig {
             max_batch: 1000,
             shutdown_grace_seconds: 10,
             body_timeout_seconds: 10,
+            tls: None,
         }
     }
 }
@@ -146,6 +151,16 @@ impl Default for ForwardAuthConfig {
             routes: Vec::new(),
         }
     }
+}
+
+/// `[identity]`: how client certificates and external ID tokens become principals.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Client certificate subject/SAN → principal, first match wins (needs `server.tls`).
+    pub certificate_rules: Vec<maos_identity::certificate::CertificateRule>,
+    /// Trusted external OIDC issuers whose ID tokens are accepted as bearer tokens.
+    pub issuers: Vec<crate::federation::IssuerConfig>,
 }
 
 /// One forward-auth route.
@@ -363,6 +378,12 @@ impl Config {
         if self.server.body_timeout_seconds == 0 {
             return Err("server.body_timeout_seconds: must be positive".into());
         }
+        if let Some(tls) = &self.server.tls {
+            tls.validate()?;
+        }
+        maos_identity::certificate::CertificateMapper::new(self.identity.certificate_rules.clone())
+            .map_err(|e| format!("identity.certificate_rules: {e}"))?;
+        crate::federation::validate_issuers(&self.identity.issuers)?;
         Ok(())
     }
 

@@ -82,6 +82,7 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let http_addr = listener.local_addr()?;
+<<<<<<< HEAD
     let _ = state.http_addr.set(http_addr);
     if config.server.public_url.is_empty() {
         tracing::warn!(
@@ -102,6 +103,35 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
             tracing::error!(%error, "http.server_failed");
         }
     }));
+=======
+    background.extend(state.federation.spawn_refresh().await?);
+    if let Some(tls) = &config.server.tls {
+        let reloader = crate::tls::TlsReloader::new(tls.clone())
+            .context("cannot set up TLS for the HTTP listener")?;
+        background.push(tokio::spawn(reloader.clone().watch()));
+        tasks.push(tokio::spawn(crate::tls::serve(
+            listener,
+            reloader,
+            crate::routes::router(state.clone()),
+            signal.clone(),
+            crate::mtls::handshake_failure_events(state.events.clone()),
+        )));
+    } else {
+        let app = crate::routes::router(state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let mut http_signal = signal.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = http_signal.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "http.server_failed");
+            }
+        }));
+    }
+>>>>>>> 8b9c711 (wip: earlier work (TLS, client certificates, federation))
 
     let grpc_addr = match config.grpc.listen {
         Some(addr) => {

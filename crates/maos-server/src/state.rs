@@ -46,6 +46,8 @@ pub struct AppState {
     pub audit_sink: Arc<dyn AuditSink>,
     /// Security events for the detection pipeline; sending never blocks.
     pub events: broadcast::Sender<Arc<SecurityEvent>>,
+    /// Trusted external issuers (their JWKS refresh runs in the server's background tasks).
+    pub federation: Arc<crate::federation::Federation>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -69,6 +71,26 @@ impl AppState {
         let tokens = Arc::new(TokenCache::default());
         let routes = RouteTable::new(&config.forward_auth.routes);
         let system_roles = point.bundle().roles.clone();
+        let events = broadcast::channel(EVENT_BUFFER).0;
+        let federation = Arc::new(
+            crate::federation::Federation::new(&config.identity.issuers)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let mapper = maos_identity::certificate::CertificateMapper::new(
+            config.identity.certificate_rules.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("identity.certificate_rules: {e}"))?;
+        let mut chain = AuthChain::new(vec![tokens.clone()]);
+        if !federation.is_empty() {
+            chain.push(Arc::new(crate::federation::FederationAuthenticator::new(
+                federation.clone(),
+                events.clone(),
+            )));
+        }
+        chain.push(Arc::new(crate::mtls::CertificateAuthenticator::new(
+            mapper,
+            events.clone(),
+        )));
         Ok(AppState {
             system_roles,
             config,
@@ -78,11 +100,12 @@ impl AppState {
                 version: None,
             }),
             resources: ArcSwap::from_pointee(HashMap::new()),
-            authenticator: Arc::new(AuthChain::new(vec![tokens.clone()])),
+            authenticator: Arc::new(chain),
             tokens,
             routes,
             audit_sink: Arc::new(LogOnlyAudit),
-            events: broadcast::channel(EVENT_BUFFER).0,
+            events,
+            federation,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),

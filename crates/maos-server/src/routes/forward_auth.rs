@@ -528,7 +528,7 @@ pub async fn nginx(
         uri,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
         client_ip: client_ip(&state, &headers, peer.ip(), true),
-        credentials: crate::routes::decisions::credentials(&headers),
+        credentials: crate::routes::decisions::header_credentials(&headers),
     };
     let outcome = state.forward_decision(&query);
     outcome_response(&state, outcome)
@@ -564,7 +564,7 @@ pub async fn traefik(
         uri,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
         client_ip: client_ip(&state, &headers, peer.ip(), true),
-        credentials: crate::routes::decisions::credentials(&headers),
+        credentials: crate::routes::decisions::header_credentials(&headers),
     };
     let outcome = state.forward_decision(&query);
     outcome_response(&state, outcome)
@@ -601,7 +601,7 @@ pub async fn envoy(
         uri: &original,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
         client_ip: client_ip(&state, &headers, peer.ip(), trusted),
-        credentials: crate::routes::decisions::credentials(&headers),
+        credentials: crate::routes::decisions::header_credentials(&headers),
     };
     let outcome = state.forward_decision(&query);
     outcome_response(&state, outcome)
