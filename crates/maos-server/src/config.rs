@@ -405,7 +405,15 @@ impl Config {
             }
             ip => ip,
         };
-        format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+        let scheme = if self.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!(
+            "{scheme}://{}",
+            std::net::SocketAddr::new(ip, listen.port())
+        )
     }
 
     /// The storage URL, defaulting to a SQLite file in the data directory.

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use maos_core::Subject;
+use maos_identity::TokenError;
 use maos_identity::federation::{
     ClaimRoleRule, FederationError, FederationValidator, TrustedIssuer,
 };
 use maos_identity::jose::{Algorithm, b64_decode};
 use maos_identity::principal::PrincipalKind;
-use maos_identity::TokenError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
@@ -122,7 +122,10 @@ pub fn validate_issuers(issuers: &[IssuerConfig]) -> Result<(), String> {
             return Err(format!("{at}.issuer: must not be empty"));
         }
         if !seen.insert(issuer.issuer.as_str()) {
-            return Err(format!("{at}.issuer: `{}` is configured twice", issuer.issuer));
+            return Err(format!(
+                "{at}.issuer: `{}` is configured twice",
+                issuer.issuer
+            ));
         }
         if issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty) {
             return Err(format!("{at}.audiences: at least one, none empty"));
@@ -157,11 +160,15 @@ fn check_url(url: &str) -> Result<(), String> {
             let host = parsed.host_str().unwrap_or_default();
             let ip = host.trim_start_matches('[').trim_end_matches(']');
             let loopback = host == "localhost"
-                || ip.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                || ip
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             if loopback {
                 Ok(())
             } else {
-                Err(format!("`{url}`: http is allowed only to a loopback address"))
+                Err(format!(
+                    "`{url}`: http is allowed only to a loopback address"
+                ))
             }
         }
         other => Err(format!("`{url}`: unsupported scheme `{other}`")),
@@ -243,9 +250,15 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, String> {
         return Err(format!("`{url}`: HTTP {}", response.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| format!("`{url}`: {e}"))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("`{url}`: {e}"))?
+    {
         if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(format!("`{url}`: the document exceeds {MAX_JWKS_BYTES} bytes"));
+            return Err(format!(
+                "`{url}`: the document exceeds {MAX_JWKS_BYTES} bytes"
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -458,8 +471,10 @@ mod tests {
             validate_issuers(&[issuer("jwks_file = \"k\"\njwks_url = \"https://a/k\"")]).is_err()
         );
         assert!(
-            validate_issuers(&[issuer("jwks_file = \"k\"\nallowed_algorithms = [\"HS256\"]")])
-                .is_err()
+            validate_issuers(&[issuer(
+                "jwks_file = \"k\"\nallowed_algorithms = [\"HS256\"]"
+            )])
+            .is_err()
         );
         let twice = issuer("jwks_file = \"k\"");
         assert!(validate_issuers(&[twice.clone(), twice]).is_err());

@@ -82,7 +82,6 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let http_addr = listener.local_addr()?;
-<<<<<<< HEAD
     let _ = state.http_addr.set(http_addr);
     if config.server.public_url.is_empty() {
         tracing::warn!(
@@ -90,20 +89,6 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
             "server.public_url is not set; metadata documents name the listen address"
         );
     }
-    let app =
-        crate::routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let mut http_signal = signal.clone();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_signal.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "http.server_failed");
-        }
-    }));
-=======
     background.extend(state.federation.spawn_refresh().await?);
     if let Some(tls) = &config.server.tls {
         let reloader = crate::tls::TlsReloader::new(tls.clone())
@@ -131,7 +116,6 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
             }
         }));
     }
->>>>>>> 8b9c711 (wip: earlier work (TLS, client certificates, federation))
 
     let grpc_addr = match config.grpc.listen {
         Some(addr) => {

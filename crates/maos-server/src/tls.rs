@@ -277,6 +277,11 @@ impl HandshakeFailure {
     }
 }
 
+/// Resolves when `shutdown` turns true (or its sender is gone), holding no borrow of it.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
 /// Called for every failed handshake.
 pub type OnHandshakeFailure = Arc<dyn Fn(HandshakeFailure) + Send + Sync>;
 
@@ -303,15 +308,14 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            () = stopped(&mut shutdown) => break,
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
         let router = router.clone();
         let watcher = graceful.watcher();
         let on_failure = on_failure.clone();
         tokio::spawn(async move {
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-            {
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
                     let rustls_error = error
@@ -351,8 +355,7 @@ pub async fn serve(
                 },
             );
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let connection =
-                builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%peer, %error, "tls.connection_ended");
             }
@@ -375,7 +378,10 @@ mod tests {
                 name.starts_with("TLS13_") || name.starts_with("TLS_ECDHE_"),
                 "{name}"
             );
-            assert!(name.contains("GCM") || name.contains("CHACHA20_POLY1305"), "{name}");
+            assert!(
+                name.contains("GCM") || name.contains("CHACHA20_POLY1305"),
+                "{name}"
+            );
         }
     }
 
@@ -387,6 +393,9 @@ mod tests {
         assert!(config.validate().is_err());
         let config: TlsConfig = toml::from_str("cert = \"c.pem\"\nkey = \"k.pem\"").unwrap();
         assert_eq!(config.validate(), Ok(()));
-        assert!(toml::from_str::<TlsConfig>("cert = \"c\"\nkey = \"k\"\nclient_auth = \"maybe\"").is_err());
+        assert!(
+            toml::from_str::<TlsConfig>("cert = \"c\"\nkey = \"k\"\nclient_auth = \"maybe\"")
+                .is_err()
+        );
     }
 }

@@ -410,12 +410,9 @@ async fn duplicate_forwarded_headers_are_refused() {
         }
         builder.send()
     };
-    let single = ask(&[
-        ("x-original-method", "GET"),
-        ("x-original-uri", "/docs/a"),
-    ])
-    .await
-    .unwrap();
+    let single = ask(&[("x-original-method", "GET"), ("x-original-uri", "/docs/a")])
+        .await
+        .unwrap();
     assert_eq!(single.status(), 200);
     for extra in [
         vec![

@@ -667,7 +667,11 @@ fn check_new_token(state: &AppState, body: &NewTokenBody) -> ApiResult<()> {
 
 /// Whether `subject` with `extra_roles` may write the policy, i.e. holds full admin rights:
 /// whoever may edit the policy could grant themselves any role anyway.
-fn may_write_policy(state: &AppState, subject: &maos_core::Subject, extra_roles: &[String]) -> bool {
+fn may_write_policy(
+    state: &AppState,
+    subject: &maos_core::Subject,
+    extra_roles: &[String],
+) -> bool {
     let request = maos_core::Request {
         subject: subject.clone(),
         resource: maos_core::Resource::new("maos", POLICY),
@@ -758,7 +762,12 @@ async fn check_revocation(state: &AppState, caller: &Caller, id: &str) -> ApiRes
             may_write_policy(state, &maos_core::Subject::new(kind, name), &t.roles)
         })
     };
-    if is_admin(target) && !tokens.iter().filter(active).any(|t| t.id != id && is_admin(t)) {
+    if is_admin(target)
+        && !tokens
+            .iter()
+            .filter(active)
+            .any(|t| t.id != id && is_admin(t))
+    {
         return Err(ApiError::unprocessable(
             "admin_lockout",
             "this is the last active token that can administer the policy; create another \

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::FromRequestParts;
+use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use maos_core::{Action, Request, Resource, Subject};
@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Credentials;
-use crate::tls::ClientCertificate;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::tls::ClientCertificate;
 
 /// The decision APIs' own resource in the default bundle.
 const DECISIONS: &str = "decisions";

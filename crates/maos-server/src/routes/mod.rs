@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
 use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -125,7 +125,13 @@ async fn authenticate_first(
     request: Request,
     next: Next,
 ) -> Response {
-    let credentials = decisions::credentials(request.headers());
+    let credentials = crate::auth::Credentials {
+        client_certificate: request
+            .extensions()
+            .get::<crate::tls::ClientCertificate>()
+            .map(|c| c.der()),
+        ..decisions::header_credentials(request.headers())
+    };
     match state.authenticator.authenticate(&credentials) {
         AuthOutcome::Authenticated(_) => next.run(request).await,
         AuthOutcome::Missing => {
