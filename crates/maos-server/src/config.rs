@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// How long a client may take to send a request body; slower bodies are cut off with 408
     /// so that a slow sender cannot hold a connection open indefinitely.
     pub body_timeout_seconds: u64,
+    /// How long a client may take to send a request's header; a connection whose header is
+    /// unfinished after this is closed (it would otherwise stay open and delay shutdown).
+    pub header_timeout_seconds: u64,
     /// TLS for the HTTP listener; absent: plain HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsConfig>,
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             max_batch: 1000,
             shutdown_grace_seconds: 10,
             body_timeout_seconds: 10,
+            header_timeout_seconds: 10,
             tls: None,
         }
     }
@@ -263,6 +267,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("server", "max_batch", EnvKind::Integer),
     ("server", "shutdown_grace_seconds", EnvKind::Integer),
     ("server", "body_timeout_seconds", EnvKind::Integer),
+    ("server", "header_timeout_seconds", EnvKind::Integer),
     ("storage", "url", EnvKind::Text),
     ("storage", "max_connections", EnvKind::Integer),
     ("log", "level", EnvKind::Text),
@@ -377,6 +382,9 @@ impl Config {
         }
         if self.server.body_timeout_seconds == 0 {
             return Err("server.body_timeout_seconds: must be positive".into());
+        }
+        if self.server.header_timeout_seconds == 0 {
+            return Err("server.header_timeout_seconds: must be positive".into());
         }
         if let Some(tls) = &self.server.tls {
             tls.validate()?;

@@ -317,12 +317,12 @@ impl Federation {
             .build()?;
         let mut tasks = Vec::new();
         for issuer in self.issuers.values() {
-            if issuer.config.jwks_url.is_some() {
-                if let Err(error) = issuer.load(&client).await {
-                    // An unreachable issuer must not keep the server down; its tokens are
-                    // refused until the background task gets the keys.
-                    tracing::warn!(issuer = %issuer.config.issuer, %error, "federation.jwks_failed");
-                }
+            if issuer.config.jwks_url.is_some()
+                && let Err(error) = issuer.load(&client).await
+            {
+                // An unreachable issuer must not keep the server down; its tokens are
+                // refused until the background task gets the keys.
+                tracing::warn!(issuer = %issuer.config.issuer, %error, "federation.jwks_failed");
             }
             let issuer = issuer.clone();
             let client = client.clone();

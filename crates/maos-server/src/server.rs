@@ -90,32 +90,24 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         );
     }
     background.extend(state.federation.spawn_refresh().await?);
-    if let Some(tls) = &config.server.tls {
-        let reloader = crate::tls::TlsReloader::new(tls.clone())
-            .context("cannot set up TLS for the HTTP listener")?;
-        background.push(tokio::spawn(reloader.clone().watch()));
-        tasks.push(tokio::spawn(crate::tls::serve(
-            listener,
-            reloader,
-            crate::routes::router(state.clone()),
-            signal.clone(),
-            crate::mtls::handshake_failure_events(state.events.clone()),
-        )));
-    } else {
-        let app = crate::routes::router(state.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let mut http_signal = signal.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = http_signal.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "http.server_failed");
-            }
-        }));
-    }
+    let reloader = match &config.server.tls {
+        Some(tls) => {
+            let reloader = crate::tls::TlsReloader::new(tls.clone())
+                .context("cannot set up TLS for the HTTP listener")?;
+            background.push(tokio::spawn(reloader.clone().watch()));
+            Some(reloader)
+        }
+        None => None,
+    };
+    // Plain HTTP and TLS share one accept loop, with its header read timeout.
+    tasks.push(tokio::spawn(crate::tls::serve(
+        listener,
+        reloader,
+        crate::routes::router(state.clone()),
+        signal.clone(),
+        crate::mtls::handshake_failure_events(state.events.clone()),
+        Duration::from_secs(config.server.header_timeout_seconds),
+    )));
 
     let grpc_addr = match config.grpc.listen {
         Some(addr) => {

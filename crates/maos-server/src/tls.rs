@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -285,36 +285,62 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 /// Called for every failed handshake.
 pub type OnHandshakeFailure = Arc<dyn Fn(HandshakeFailure) + Send + Sync>;
 
-/// Serves `router` over TLS on `listener` until `shutdown` turns true, then lets the open
-/// connections finish their requests. Requests carry `ConnectInfo<SocketAddr>` and, when the
-/// client presented a verified certificate, [`ClientCertificate`].
+/// Serves `router` on `listener` until `shutdown` turns true, then lets the open connections
+/// finish their requests. With `tls` every connection first completes a TLS handshake; without
+/// it the connection is plain HTTP. Both go through the same hyper connection builder, whose
+/// HTTP/1 request headers must arrive within `header_timeout` (a client that never finishes its
+/// header is disconnected instead of holding the connection, and the shutdown, forever).
+/// Requests carry `ConnectInfo<SocketAddr>` and, when the client presented a verified
+/// certificate, [`ClientCertificate`].
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<TlsReloader>,
+    tls: Option<Arc<TlsReloader>>,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
     on_failure: OnHandshakeFailure,
+    header_timeout: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let handshake_timeout = Duration::from_secs(tls.config.handshake_timeout_seconds);
+    let handshake_timeout = tls
+        .as_ref()
+        .map(|tls| Duration::from_secs(tls.config.handshake_timeout_seconds));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of descriptors and the like: wait a little instead of spinning.
-                    tracing::warn!(%error, "tls.accept_failed");
+                    tracing::warn!(%error, "http.accept_failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = stopped(&mut shutdown) => break,
         };
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
         let router = router.clone();
         let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let handshake = tls
+            .as_ref()
+            .zip(handshake_timeout)
+            .map(|(tls, timeout)| (tokio_rustls::TlsAcceptor::from(tls.current()), timeout));
         let on_failure = on_failure.clone();
         tokio::spawn(async move {
+            let Some((acceptor, handshake_timeout)) = handshake else {
+                let service = request_service(router, peer, None);
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                if let Err(error) = watcher.watch(connection.into_owned()).await {
+                    tracing::debug!(%peer, %error, "http.connection_ended");
+                }
+                return;
+            };
             let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
@@ -344,17 +370,7 @@ pub async fn serve(
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|leaf| ClientCertificate(Arc::new(leaf.clone().into_owned())));
-
-            let service = hyper::service::service_fn(
-                move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    if let Some(certificate) = &certificate {
-                        request.extensions_mut().insert(certificate.clone());
-                    }
-                    router.clone().oneshot(request.map(axum::body::Body::new))
-                },
-            );
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let service = request_service(router, peer, certificate);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%peer, %error, "tls.connection_ended");
@@ -363,6 +379,31 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The per-connection hyper service: the router, with the peer address and the verified client
+/// certificate as request extensions.
+fn request_service(
+    router: axum::Router,
+    peer: SocketAddr,
+    certificate: Option<ClientCertificate>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>>
+             + Send
+             + 'static,
+> + Clone
++ Send
++ 'static {
+    hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        router.clone().oneshot(request.map(axum::body::Body::new))
+    })
 }
 
 #[cfg(test)]
