@@ -18,7 +18,7 @@ use maos_identity::TokenError;
 use maos_identity::federation::{
     ClaimRoleRule, FederationError, FederationValidator, TrustedIssuer,
 };
-use maos_identity::jose::{Algorithm, b64_decode};
+use maos_identity::jose::{Algorithm, JwkError, b64_decode};
 use maos_identity::principal::PrincipalKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -283,11 +283,12 @@ impl Federation {
                 validators: ArcSwap::from_pointee(Vec::new()),
                 unknown_key: Notify::new(),
             };
-            // Checks the configuration against the library even before keys are loaded.
-            issuer
-                .config
-                .validators(r#"{"keys":[]}"#)
-                .map_err(|e| format!("identity.issuers `{}`: {e}", config.issuer))?;
+            // Checks the configuration against the library even before keys are loaded (an
+            // empty key set is the one error expected here).
+            match issuer.config.validators(r#"{"keys":[]}"#) {
+                Ok(_) | Err(FederationError::Jwks(JwkError::Empty)) => {}
+                Err(e) => return Err(format!("identity.issuers `{}`: {e}", config.issuer)),
+            }
             if let Some(path) = &config.jwks_file {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("`{}`: {e}", path.display()))?;
