@@ -373,3 +373,78 @@ async fn client_certificate_from_an_unknown_ca_fails_the_handshake_with_a_securi
     );
     server.stop().await;
 }
+
+/// `maos config check` (`config::check_file`) validates `[server.tls]` and `[identity]`.
+#[test]
+fn config_check_validates_tls_and_identity_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let path = dir.path().join("maos.toml");
+        std::fs::write(&path, text).unwrap();
+        maos_server::config::check_file(&path).map_err(|e| e.to_string())
+    };
+    let valid = r#"
+[server]
+header_timeout_seconds = 5
+[server.tls]
+cert = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+client_auth = "required"
+[[identity.certificate_rules]]
+field = "san_uri"
+pattern = "spiffe://maos.example/agent/*"
+principal = "agent:{suffix}"
+[[identity.issuers]]
+issuer = "https://login.corp.example"
+audiences = ["maos"]
+jwks_file = "jwks.json"
+"#;
+    check(valid).unwrap();
+    // The example file's keys are valid too.
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maos.example.toml"),
+    )
+    .unwrap();
+    check(&example).unwrap();
+
+    for (broken, expected) in [
+        (
+            valid.replace("client_ca = \"ca.pem\"\n", ""),
+            "server.tls.client_ca",
+        ),
+        (
+            valid.replace("\"required\"", "\"sometimes\""),
+            "maos.toml:8:",
+        ),
+        (
+            valid.replace("header_timeout_seconds = 5", "header_timeout_seconds = 0"),
+            "server.header_timeout_seconds",
+        ),
+        (
+            valid.replace("agent/*\"", "*/agent\""),
+            "identity.certificate_rules",
+        ),
+        (
+            valid.replace("field = \"san_uri\"", "field = \"serial\""),
+            "maos.toml:10:",
+        ),
+        (
+            valid.replace(
+                "jwks_file = \"jwks.json\"",
+                "jwks_file = \"jwks.json\"\njwks_url = \"https://login.corp.example/jwks\"",
+            ),
+            "identity.issuers",
+        ),
+        (
+            valid.replace(
+                "jwks_file = \"jwks.json\"",
+                "jwks_url = \"http://login.corp.example/jwks\"",
+            ),
+            "identity.issuers",
+        ),
+    ] {
+        let error = check(&broken).expect_err(expected);
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+}
