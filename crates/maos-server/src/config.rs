@@ -238,6 +238,8 @@ impl Default for SecretsConfig {
             rewrap_chunk: 100,
         }
     }
+}
+
 /// `[identity]`: how client certificates and external ID tokens become principals.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
