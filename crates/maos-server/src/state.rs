@@ -91,21 +91,21 @@ impl AppState {
             config.identity.certificate_rules.clone(),
         )
         .map_err(|e| anyhow::anyhow!("identity.certificate_rules: {e}"))?;
-        let mut chain = AuthChain::new(vec![
-            Arc::new(StoredPrincipalAuthenticator {
-                inner: tokens.clone(),
-                identity: identity.clone(),
-            }),
-            Arc::new(IdentityAuthenticator {
-                identity: identity.clone(),
-            }),
-        ]);
+        // Federation first: it claims only tokens whose issuer is a configured external one,
+        // while the identity provider refuses every other JWT as its own.
+        let mut chain = AuthChain::new(vec![Arc::new(StoredPrincipalAuthenticator {
+            inner: tokens.clone(),
+            identity: identity.clone(),
+        })]);
         if !federation.is_empty() {
             chain.push(Arc::new(crate::federation::FederationAuthenticator::new(
                 federation.clone(),
                 events.clone(),
             )));
         }
+        chain.push(Arc::new(IdentityAuthenticator {
+            identity: identity.clone(),
+        }));
         chain.push(Arc::new(crate::mtls::CertificateAuthenticator::new(
             mapper,
             events.clone(),
