@@ -22,6 +22,7 @@ pub struct Config {
     pub audit: crate::audit_log::AuditConfig,
     pub keys: KeysConfig,
     pub secrets: SecretsConfig,
+    pub identity: IdentityConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -42,6 +43,12 @@ pub struct ServerConfig {
     /// How long a client may take to send a request body; slower bodies are cut off with 408
     /// so that a slow sender cannot hold a connection open indefinitely.
     pub body_timeout_seconds: u64,
+    /// How long a client may take to send a request's header; a connection whose header is
+    /// unfinished after this is closed (it would otherwise stay open and delay shutdown).
+    pub header_timeout_seconds: u64,
+    /// TLS for the HTTP listener; absent: plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +61,8 @@ impl Default for ServerConfig {
             max_batch: 1000,
             shutdown_grace_seconds: 10,
             body_timeout_seconds: 10,
+            header_timeout_seconds: 10,
+            tls: None,
         }
     }
 }
@@ -231,6 +240,16 @@ impl Default for SecretsConfig {
     }
 }
 
+/// `[identity]`: how client certificates and external ID tokens become principals.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Client certificate subject/SAN → principal, first match wins (needs `server.tls`).
+    pub certificate_rules: Vec<maos_identity::certificate::CertificateRule>,
+    /// Trusted external OIDC issuers whose ID tokens are accepted as bearer tokens.
+    pub issuers: Vec<crate::federation::IssuerConfig>,
+}
+
 /// One forward-auth route.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, try_from = "RawRoute", into = "RawRoute")]
@@ -331,6 +350,7 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("server", "max_batch", EnvKind::Integer),
     ("server", "shutdown_grace_seconds", EnvKind::Integer),
     ("server", "body_timeout_seconds", EnvKind::Integer),
+    ("server", "header_timeout_seconds", EnvKind::Integer),
     ("storage", "url", EnvKind::Text),
     ("storage", "max_connections", EnvKind::Integer),
     ("log", "level", EnvKind::Text),
@@ -470,6 +490,15 @@ impl Config {
         if self.secrets.rewrap_chunk == 0 {
             return Err("secrets.rewrap_chunk: must be positive".into());
         }
+        if self.server.header_timeout_seconds == 0 {
+            return Err("server.header_timeout_seconds: must be positive".into());
+        }
+        if let Some(tls) = &self.server.tls {
+            tls.validate()?;
+        }
+        maos_identity::certificate::CertificateMapper::new(self.identity.certificate_rules.clone())
+            .map_err(|e| format!("identity.certificate_rules: {e}"))?;
+        crate::federation::validate_issuers(&self.identity.issuers)?;
         Ok(())
     }
 
@@ -491,7 +520,15 @@ impl Config {
             }
             ip => ip,
         };
-        format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+        let scheme = if self.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!(
+            "{scheme}://{}",
+            std::net::SocketAddr::new(ip, listen.port())
+        )
     }
 
     /// The KEK file, defaulting to `kek` in the data directory.

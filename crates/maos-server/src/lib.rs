@@ -15,14 +15,17 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod federation;
 pub mod grpc;
 pub mod identity;
 pub mod keys;
 pub mod metrics;
+pub mod mtls;
 pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 pub use config::{Config, ConfigError, LogFormat};
 pub use server::{RunningServer, run_blocking, start};

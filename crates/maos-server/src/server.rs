@@ -115,19 +115,25 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
             "server.public_url is not set; metadata documents name the listen address"
         );
     }
-    let app =
-        crate::routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let mut http_signal = signal.clone();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_signal.wait_for(|stop| *stop).await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "http.server_failed");
+    background.extend(state.federation.spawn_refresh().await?);
+    let reloader = match &config.server.tls {
+        Some(tls) => {
+            let reloader = crate::tls::TlsReloader::new(tls.clone())
+                .context("cannot set up TLS for the HTTP listener")?;
+            background.push(tokio::spawn(reloader.clone().watch()));
+            Some(reloader)
         }
-    }));
+        None => None,
+    };
+    // Plain HTTP and TLS share one accept loop, with its header read timeout.
+    tasks.push(tokio::spawn(crate::tls::serve(
+        listener,
+        reloader,
+        crate::routes::router(state.clone()),
+        signal.clone(),
+        crate::mtls::handshake_failure_events(state.events.clone()),
+        Duration::from_secs(config.server.header_timeout_seconds),
+    )));
 
     let grpc_addr = match config.grpc.listen {
         Some(addr) => {

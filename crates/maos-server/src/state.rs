@@ -51,6 +51,8 @@ pub struct AppState {
     pub identity: Arc<IdentityService>,
     /// The key service and secrets store, attached once at start (see [`crate::keys`]).
     pub keys: std::sync::OnceLock<Arc<crate::keys::KeyService>>,
+    /// Trusted external issuers (their JWKS refresh runs in the server's background tasks).
+    pub federation: Arc<crate::federation::Federation>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -81,15 +83,34 @@ impl AppState {
         let system_roles = point.bundle().roles.clone();
         let events = broadcast::channel(EVENT_BUFFER).0;
         let identity = Arc::new(open_identity(&config, &store, &events, kek)?);
-        let authenticator: Arc<dyn Authenticator> = Arc::new(AuthChain::new(vec![
-            Arc::new(StoredPrincipalAuthenticator {
-                inner: tokens.clone(),
-                identity: identity.clone(),
-            }),
-            Arc::new(IdentityAuthenticator {
-                identity: identity.clone(),
-            }),
-        ]));
+        let federation = Arc::new(
+            crate::federation::Federation::new(&config.identity.issuers)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let mapper = maos_identity::certificate::CertificateMapper::new(
+            config.identity.certificate_rules.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("identity.certificate_rules: {e}"))?;
+        // Federation first: it claims only tokens whose issuer is a configured external one,
+        // while the identity provider refuses every other JWT as its own.
+        let mut chain = AuthChain::new(vec![Arc::new(StoredPrincipalAuthenticator {
+            inner: tokens.clone(),
+            identity: identity.clone(),
+        })]);
+        if !federation.is_empty() {
+            chain.push(Arc::new(crate::federation::FederationAuthenticator::new(
+                federation.clone(),
+                events.clone(),
+            )));
+        }
+        chain.push(Arc::new(IdentityAuthenticator {
+            identity: identity.clone(),
+        }));
+        chain.push(Arc::new(crate::mtls::CertificateAuthenticator::new(
+            mapper,
+            events.clone(),
+        )));
+        let authenticator: Arc<dyn Authenticator> = Arc::new(chain);
         Ok(AppState {
             system_roles,
             config,
@@ -106,6 +127,7 @@ impl AppState {
             audit_sink,
             events,
             keys: std::sync::OnceLock::new(),
+            federation,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),

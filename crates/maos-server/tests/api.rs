@@ -1238,3 +1238,40 @@ async fn slow_request_body_is_cut_off() {
     assert!(text.contains("body_timeout"), "{text}");
     server.stop().await;
 }
+
+/// A client that never finished its request header held the connection forever, and SIGTERM
+/// waited the whole grace period for it.
+#[tokio::test]
+async fn slow_request_header_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start_with(|config| {
+        config.server.header_timeout_seconds = 1;
+        config.server.shutdown_grace_seconds = 30;
+    })
+    .await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nX-Partial: ").as_bytes())
+        .await
+        .unwrap();
+
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server still holds a connection with an unfinished header after 10 s"
+    );
+
+    // A second unfinished header is open while the server stops: the stop does not wait for
+    // the 30 s grace period.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server.stop()).await;
+    assert!(stopped.is_ok(), "shutdown waited for the unfinished header");
+}

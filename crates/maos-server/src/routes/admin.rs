@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use maos_policy::{Binding, Bundle, Policy, Role};
 use maos_store::{NewApiToken, ResourceRecord, hash_token};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use crate::audited::AdminChange;
 use crate::auth::{Caller, generate_token};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::decisions::credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::state::{AppState, invalid_bundle, parse_stored};
 
 const POLICY: &str = "policy";
@@ -30,7 +30,7 @@ type ApiResult<T> = Result<T, ApiError>;
     responses((status = 200, description = "`{version, bundle}`")), security(("bearer" = [])))]
 pub async fn active_policy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
     let engine = state.engine.load();
@@ -44,7 +44,7 @@ pub async fn active_policy(
     responses((status = 200, description = "`{versions: [...]}`")), security(("bearer" = [])))]
 pub async fn list_versions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
     let versions = state.store.policy_versions().list().await?;
@@ -75,7 +75,7 @@ pub struct UploadQuery {
     security(("bearer" = [])))]
 pub async fn upload_version(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<UploadQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -110,7 +110,7 @@ pub async fn upload_version(
     security(("bearer" = [])))]
 pub async fn get_version(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
@@ -134,7 +134,7 @@ pub async fn get_version(
     security(("bearer" = [])))]
 pub async fn activate_version(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
@@ -166,7 +166,7 @@ pub async fn activate_version(
     security(("bearer" = [])))]
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
     let versions = state.store.policy_versions();
@@ -228,7 +228,7 @@ fn edited(version: maos_store::PolicyVersionSummary, key: &str, value: Value) ->
     responses((status = 200, description = "`{roles: [...]}`")), security(("bearer" = [])))]
 pub async fn list_roles(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
     Ok(Json(
@@ -241,7 +241,7 @@ pub async fn list_roles(
     security(("bearer" = [])))]
 pub async fn get_role(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Role>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
@@ -264,7 +264,7 @@ pub async fn get_role(
     security(("bearer" = [])))]
 pub async fn put_role(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
@@ -290,7 +290,7 @@ pub async fn put_role(
     security(("bearer" = [])))]
 pub async fn delete_role(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
@@ -320,7 +320,7 @@ pub async fn delete_role(
     responses((status = 200, description = "`{bindings: [...]}`")), security(("bearer" = [])))]
 pub async fn list_bindings(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
     Ok(Json(
@@ -344,7 +344,7 @@ fn roles_of(bundle: &Bundle, subject: &str) -> Vec<String> {
     security(("bearer" = [])))]
 pub async fn get_binding(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(subject): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
@@ -368,7 +368,7 @@ pub struct BindingBody {
     security(("bearer" = [])))]
 pub async fn put_binding(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(subject): ApiPath<String>,
     ApiJson(body): ApiJson<BindingBody>,
 ) -> ApiResult<Json<Value>> {
@@ -400,7 +400,7 @@ pub async fn put_binding(
     security(("bearer" = [])))]
 pub async fn delete_binding(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(subject): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
@@ -430,7 +430,7 @@ pub async fn delete_binding(
     responses((status = 200, description = "`{policies: [...]}`")), security(("bearer" = [])))]
 pub async fn list_policies(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
     Ok(Json(
@@ -443,7 +443,7 @@ pub async fn list_policies(
     security(("bearer" = [])))]
 pub async fn get_policy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Policy>> {
     state.authorize_caller(&credentials(&headers), POLICY, "read")?;
@@ -466,7 +466,7 @@ pub async fn get_policy(
     security(("bearer" = [])))]
 pub async fn put_policy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
@@ -496,7 +496,7 @@ pub async fn put_policy(
     security(("bearer" = [])))]
 pub async fn delete_policy(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), POLICY, "write")?;
@@ -544,7 +544,7 @@ pub struct ResourceListQuery {
     responses((status = 200, description = "`{resources: [...], next}`")), security(("bearer" = [])))]
 pub async fn list_resources(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<ResourceListQuery>,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), RESOURCES, "read")?;
@@ -573,7 +573,7 @@ pub async fn list_resources(
     security(("bearer" = [])))]
 pub async fn get_resource(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath((kind, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), RESOURCES, "read")?;
@@ -599,7 +599,7 @@ pub struct ResourceBody {
     responses((status = 200, description = "the stored resource")), security(("bearer" = [])))]
 pub async fn put_resource(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath((kind, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ResourceBody>,
 ) -> ApiResult<Json<Value>> {
@@ -639,7 +639,7 @@ pub async fn put_resource(
     security(("bearer" = [])))]
 pub async fn delete_resource(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath((kind, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let caller = state.authorize_caller(&credentials(&headers), RESOURCES, "write")?;
@@ -664,7 +664,7 @@ pub async fn delete_resource(
     responses((status = 200, description = "`{tokens: [...]}` without secrets")), security(("bearer" = [])))]
 pub async fn list_tokens(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), TOKENS, "read")?;
     Ok(Json(
@@ -848,7 +848,7 @@ async fn check_revocation(state: &AppState, caller: &Caller, id: &str) -> ApiRes
     responses((status = 201, description = "`{id, token, principal, roles, ...}`")), security(("bearer" = [])))]
 pub async fn create_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let caller = state.authorize_caller(&credentials(&headers), TOKENS, "write")?;
@@ -910,7 +910,7 @@ pub async fn create_token(
     security(("bearer" = [])))]
 pub async fn revoke_token(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let caller = state.authorize_caller(&credentials(&headers), TOKENS, "write")?;

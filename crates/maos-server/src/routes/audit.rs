@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::routes::decisions::credentials;
+use crate::routes::decisions::header_credentials as credentials;
 use crate::state::AppState;
 
 /// The admin API's resource for the audit log (`maos:audit`).

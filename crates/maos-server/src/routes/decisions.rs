@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::FromRequestParts;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use maos_core::{Action, Request, Resource, Subject};
 use maos_policy::{DecisionOptions, Response};
@@ -15,11 +17,23 @@ use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::tls::ClientCertificate;
 
 /// The decision APIs' own resource in the default bundle.
 const DECISIONS: &str = "decisions";
 
-pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
+/// The caller's credentials: the `Authorization` header and the connection's verified client
+/// certificate.
+pub fn credentials(headers: &CallerHeaders) -> Credentials<'_> {
+    Credentials {
+        client_certificate: headers.client_certificate.as_ref().map(|c| c.der()),
+        ..header_credentials(&headers.headers)
+    }
+}
+
+/// The `Authorization` header alone. Forward-auth uses this: there the connection is the
+/// proxy's, and its certificate says nothing about the user whose request is asked about.
+pub fn header_credentials(headers: &HeaderMap) -> Credentials<'_> {
     Credentials {
         authorization: authorization(headers),
         ..Credentials::default()
@@ -36,6 +50,33 @@ pub fn authorization(headers: &HeaderMap) -> Option<&str> {
         return Some("");
     }
     Some(first.to_str().unwrap_or(""))
+}
+
+/// A handler's view of the caller: the request headers and, over TLS, the client certificate
+/// the handshake verified (see [`crate::tls::ClientCertificate`]).
+#[derive(Debug)]
+pub struct CallerHeaders {
+    pub headers: HeaderMap,
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+impl std::ops::Deref for CallerHeaders {
+    type Target = HeaderMap;
+
+    fn deref(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(CallerHeaders {
+            headers: parts.headers.clone(),
+            client_certificate: parts.extensions.get::<ClientCertificate>().cloned(),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,7 +103,7 @@ pub struct AuthorizeQuery {
 )]
 pub async fn authorize(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
     ApiJson(request): ApiJson<Request>,
 ) -> Result<Json<Response>, ApiError> {
@@ -111,7 +152,7 @@ pub struct BatchResponse {
 )]
 pub async fn authorize_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
     ApiJson(batch): ApiJson<BatchRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
@@ -191,7 +232,7 @@ impl From<Response> for EvaluationResponse {
 )]
 pub async fn evaluation(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(evaluation): ApiJson<Evaluation>,
 ) -> Result<Json<EvaluationResponse>, ApiError> {
     let caller = state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;
@@ -269,7 +310,7 @@ pub enum Semantic {
 )]
 pub async fn evaluations(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(body): ApiJson<EvaluationsRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = state.authorize_caller(&credentials(&headers), DECISIONS, "query")?;

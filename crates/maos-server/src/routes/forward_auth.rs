@@ -562,7 +562,7 @@ pub async fn nginx(
         uri,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
         client_ip: client_ip(&state, &headers, peer.ip(), true),
-        credentials: crate::routes::decisions::credentials(&headers),
+        credentials: crate::routes::decisions::header_credentials(&headers),
     };
     audited_response(&state, &query, "nginx").await
 }
@@ -597,7 +597,7 @@ pub async fn traefik(
         uri,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
         client_ip: client_ip(&state, &headers, peer.ip(), true),
-        credentials: crate::routes::decisions::credentials(&headers),
+        credentials: crate::routes::decisions::header_credentials(&headers),
     };
     audited_response(&state, &query, "traefik").await
 }
@@ -633,7 +633,7 @@ pub async fn envoy(
         uri: &original,
         proto: header_str(&headers, "x-forwarded-proto").unwrap_or("http"),
         client_ip: client_ip(&state, &headers, peer.ip(), trusted),
-        credentials: crate::routes::decisions::credentials(&headers),
+        credentials: crate::routes::decisions::header_credentials(&headers),
     };
     audited_response(&state, &query, "envoy").await
 }

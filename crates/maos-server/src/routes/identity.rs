@@ -34,7 +34,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::identity::{
     ACCESS_TOKEN_TTL, parse_scope, principal_columns, security_event, totp_context,
 };
-use crate::routes::decisions::credentials;
+use crate::routes::decisions::header_credentials as credentials;
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;

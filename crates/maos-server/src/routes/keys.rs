@@ -23,7 +23,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::keys::{KeyService, crypto_error};
-use crate::routes::decisions::credentials;
+use crate::routes::decisions::header_credentials as credentials;
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;

@@ -239,7 +239,13 @@ async fn authenticate_first(
     request: Request,
     next: Next,
 ) -> Response {
-    let credentials = decisions::credentials(request.headers());
+    let credentials = crate::auth::Credentials {
+        client_certificate: request
+            .extensions()
+            .get::<crate::tls::ClientCertificate>()
+            .map(|c| c.der()),
+        ..decisions::header_credentials(request.headers())
+    };
     match state.authenticator.authenticate(&credentials) {
         AuthOutcome::Authenticated(_) => next.run(request).await,
         AuthOutcome::Missing => {

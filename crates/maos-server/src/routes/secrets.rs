@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::decisions::credentials;
+use crate::routes::decisions::header_credentials as credentials;
 use crate::routes::keys::{audited, service};
 use crate::state::AppState;
 
