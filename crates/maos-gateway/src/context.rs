@@ -188,7 +188,11 @@ impl Baselines {
             entry.minute_count = 0;
         }
         entry.minute_count = entry.minute_count.saturating_add(1);
-        while entry.denials.front().is_some_and(|t| now.saturating_sub(*t) >= 60) {
+        while entry
+            .denials
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= 60)
+        {
             entry.denials.pop_front();
         }
 
@@ -203,7 +207,8 @@ impl Baselines {
                 && entry.minute_count >= settings.rate_floor
                 && f64::from(entry.minute_count)
                     > entry.mean_per_minute.max(1.0) * f64::from(settings.rate_factor),
-            denial_burst: entry.denials.len() >= usize::try_from(settings.denial_burst).unwrap_or(usize::MAX),
+            denial_burst: entry.denials.len()
+                >= usize::try_from(settings.denial_burst).unwrap_or(usize::MAX),
         };
 
         entry.requests += 1;
@@ -275,14 +280,42 @@ impl Verification {
                 score = score.saturating_add(weight);
             }
         };
-        raise(inputs.reputation == Reputation::Blocklisted, "blocklisted", weights.blocklisted);
-        raise(inputs.reputation == Reputation::Suspicious, "suspicious", weights.suspicious);
-        raise(inputs.zone == EXTERNAL_ZONE, "external_network", weights.external_network);
-        raise(inputs.device_trusted == Some(false), "untrusted_device", weights.untrusted_device);
-        raise(inputs.behavior.new_network, "new_network", weights.new_network);
-        raise(inputs.behavior.unusual_hour, "unusual_hour", weights.unusual_hour);
+        raise(
+            inputs.reputation == Reputation::Blocklisted,
+            "blocklisted",
+            weights.blocklisted,
+        );
+        raise(
+            inputs.reputation == Reputation::Suspicious,
+            "suspicious",
+            weights.suspicious,
+        );
+        raise(
+            inputs.zone == EXTERNAL_ZONE,
+            "external_network",
+            weights.external_network,
+        );
+        raise(
+            inputs.device_trusted == Some(false),
+            "untrusted_device",
+            weights.untrusted_device,
+        );
+        raise(
+            inputs.behavior.new_network,
+            "new_network",
+            weights.new_network,
+        );
+        raise(
+            inputs.behavior.unusual_hour,
+            "unusual_hour",
+            weights.unusual_hour,
+        );
         raise(inputs.behavior.rate_spike, "rate_spike", weights.rate_spike);
-        raise(inputs.behavior.denial_burst, "denial_burst", weights.denial_burst);
+        raise(
+            inputs.behavior.denial_burst,
+            "denial_burst",
+            weights.denial_burst,
+        );
         raise(inputs.anomaly_score > 0, "intrusion", weights.intrusion);
         Self {
             zone: inputs.zone.to_owned(),
@@ -307,7 +340,10 @@ impl Verification {
         .filter_map(|(on, name)| on.then_some(name))
         .collect();
         [
-            ("network", json!({"zone": self.zone, "reputation": self.reputation.as_str()})),
+            (
+                "network",
+                json!({"zone": self.zone, "reputation": self.reputation.as_str()}),
+            ),
             ("device", json!({"trusted": self.device_trusted})),
             (
                 "behavior",
@@ -320,7 +356,10 @@ impl Verification {
                     "deviations": deviations,
                 }),
             ),
-            ("risk", json!({"score": self.score, "signals": self.signals})),
+            (
+                "risk",
+                json!({"score": self.score, "signals": self.signals}),
+            ),
         ]
     }
 }
@@ -359,12 +398,34 @@ mod tests {
         let base = Verification::assess(&clean("internal"), &weights);
         assert_eq!((base.score, base.signals.len()), (0, 0));
 
-        let mut cases: Vec<(Inputs<'_>, &str)> = Vec::new();
-        cases.push((Inputs { reputation: Reputation::Blocklisted, ..clean("internal") }, "blocklisted"));
-        cases.push((Inputs { reputation: Reputation::Suspicious, ..clean("internal") }, "suspicious"));
+        let mut cases: Vec<(Inputs<'_>, &str)> = vec![
+            (
+                Inputs {
+                    reputation: Reputation::Blocklisted,
+                    ..clean("internal")
+                },
+                "blocklisted",
+            ),
+            (
+                Inputs {
+                    reputation: Reputation::Suspicious,
+                    ..clean("internal")
+                },
+                "suspicious",
+            ),
+        ];
         cases.push((clean(EXTERNAL_ZONE), "external_network"));
-        cases.push((Inputs { device_trusted: Some(false), ..clean("internal") }, "untrusted_device"));
-        for (flag, name) in ["new_network", "unusual_hour", "rate_spike", "denial_burst"].iter().enumerate() {
+        cases.push((
+            Inputs {
+                device_trusted: Some(false),
+                ..clean("internal")
+            },
+            "untrusted_device",
+        ));
+        for (flag, name) in ["new_network", "unusual_hour", "rate_spike", "denial_burst"]
+            .iter()
+            .enumerate()
+        {
             let behavior = Behavior {
                 new_network: flag == 0,
                 unusual_hour: flag == 1,
@@ -372,9 +433,21 @@ mod tests {
                 denial_burst: flag == 3,
                 learning: false,
             };
-            cases.push((Inputs { behavior, ..clean("internal") }, name));
+            cases.push((
+                Inputs {
+                    behavior,
+                    ..clean("internal")
+                },
+                name,
+            ));
         }
-        cases.push((Inputs { anomaly_score: 5, ..clean("internal") }, "intrusion"));
+        cases.push((
+            Inputs {
+                anomaly_score: 5,
+                ..clean("internal")
+            },
+            "intrusion",
+        ));
         for (inputs, signal) in cases {
             let v = Verification::assess(&inputs, &weights);
             assert!(v.score > 0, "{signal}");
@@ -408,28 +481,51 @@ mod tests {
             assert!(!b.new_network && !b.unusual_hour && !b.rate_spike);
         }
         // Another network.
-        assert!(baselines.observe("user:alice", ip("198.51.100.1"), nine + 20 * 60).new_network);
+        assert!(
+            baselines
+                .observe("user:alice", ip("198.51.100.1"), nine + 20 * 60)
+                .new_network
+        );
         // 03:00 is unusual.
-        assert!(baselines.observe("user:alice", ip("192.0.2.10"), day + 3 * 3600).unusual_hour);
+        assert!(
+            baselines
+                .observe("user:alice", ip("192.0.2.10"), day + 3 * 3600)
+                .unusual_hour
+        );
         // Many requests within one minute.
         let burst_minute = nine + 30 * 60;
         let spikes: Vec<bool> = (0..6)
-            .map(|i| baselines.observe("user:alice", ip("192.0.2.10"), burst_minute + i).rate_spike)
+            .map(|i| {
+                baselines
+                    .observe("user:alice", ip("192.0.2.10"), burst_minute + i)
+                    .rate_spike
+            })
             .collect();
         assert!(!spikes[0] && spikes[5], "{spikes:?}");
         // A burst of denials.
         for i in 0..3 {
             baselines.record_denial("user:alice", burst_minute + i);
         }
-        assert!(baselines.observe("user:alice", ip("192.0.2.10"), burst_minute + 10).denial_burst);
-        assert!(!baselines.observe("user:alice", ip("192.0.2.10"), burst_minute + 120).denial_burst);
+        assert!(
+            baselines
+                .observe("user:alice", ip("192.0.2.10"), burst_minute + 10)
+                .denial_burst
+        );
+        assert!(
+            !baselines
+                .observe("user:alice", ip("192.0.2.10"), burst_minute + 120)
+                .denial_burst
+        );
     }
 
     #[test]
     fn context_has_the_documented_shape() {
         let v = Verification::assess(&clean(EXTERNAL_ZONE), &RiskWeights::default());
-        let context: serde_json::Map<String, Value> =
-            v.context().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let context: serde_json::Map<String, Value> = v
+            .context()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         assert_eq!(context["network"]["zone"], "external");
         assert_eq!(context["network"]["reputation"], "clean");
         assert_eq!(context["device"]["trusted"], true);

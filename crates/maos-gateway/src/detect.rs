@@ -48,6 +48,8 @@ pub enum Kind {
     Xss,
     PathTraversal,
     Scanner,
+    /// The client sends far more requests than the route's anomaly rate.
+    RateAnomaly,
 }
 
 /// One finding: what, where, how severe.
@@ -82,6 +84,12 @@ impl Report {
         });
     }
 
+    /// Adds the finding of a client over the route's anomaly rate (a CRS warning: alone it
+    /// stays under the default threshold, with any other finding it crosses it).
+    pub fn add_rate_anomaly(&mut self, evidence: &str) {
+        self.add(Kind::RateAnomaly, "client", Severity::Warning, evidence);
+    }
+
     pub fn summary(&self) -> String {
         let parts: Vec<String> = self
             .findings
@@ -94,15 +102,47 @@ impl Report {
 
 /// User agents of well-known attack and scanning tools (lowercase substrings).
 const SCANNERS: &[&str] = &[
-    "sqlmap", "nikto", "nmap", "masscan", "zgrab", "nuclei", "dirbuster", "gobuster", "wpscan",
-    "acunetix", "nessus", "openvas", "w3af", "havij", "netsparker", "arachni", "skipfish",
-    "whatweb", "wfuzz", "ffuf", "jaeles", "burpcollaborator", "commix", "zmeu",
+    "sqlmap",
+    "nikto",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "nuclei",
+    "dirbuster",
+    "gobuster",
+    "wpscan",
+    "acunetix",
+    "nessus",
+    "openvas",
+    "w3af",
+    "havij",
+    "netsparker",
+    "arachni",
+    "skipfish",
+    "whatweb",
+    "wfuzz",
+    "ffuf",
+    "jaeles",
+    "burpcollaborator",
+    "commix",
+    "zmeu",
 ];
 
 /// Traversal forms after one decoding (lowercase substrings).
 const TRAVERSAL: &[&str] = &[
-    "../", "..\\", "/..", "\\..", "%2e%2e", "%252e", "..%2f", "..%5c", "%c0%ae", "/etc/passwd",
-    "/etc/shadow", "c:\\windows", "/proc/self/",
+    "../",
+    "..\\",
+    "/..",
+    "\\..",
+    "%2e%2e",
+    "%252e",
+    "..%2f",
+    "..%5c",
+    "%c0%ae",
+    "/etc/passwd",
+    "/etc/shadow",
+    "c:\\windows",
+    "/proc/self/",
 ];
 
 /// The parts of a request the detector reads.
@@ -145,7 +185,12 @@ pub fn inspect(request: &Inspected<'_>) -> Report {
         if name == "user-agent" {
             let agent = value.to_ascii_lowercase();
             if let Some(tool) = SCANNERS.iter().find(|s| agent.contains(*s)) {
-                report.add(Kind::Scanner, "header:user-agent", Severity::Critical, *tool);
+                report.add(
+                    Kind::Scanner,
+                    "header:user-agent",
+                    Severity::Critical,
+                    *tool,
+                );
             }
         }
         injection(&mut report, &format!("header:{name}"), value);
@@ -197,7 +242,10 @@ fn injection(report: &mut Report, location: &str, value: &str) {
     }
     let sqli = libinjectionrs::detect_sqli(value.as_bytes());
     if sqli.is_injection() {
-        let evidence = sqli.fingerprint.map(|f| f.as_str().to_owned()).unwrap_or_default();
+        let evidence = sqli
+            .fingerprint
+            .map(|f| f.as_str().to_owned())
+            .unwrap_or_default();
         report.add(Kind::SqlInjection, location, Severity::Critical, evidence);
     }
     if libinjectionrs::detect_xss(value.as_bytes()).is_injection() {
@@ -252,7 +300,10 @@ mod tests {
     use super::*;
 
     fn target(t: &str) -> Report {
-        inspect(&Inspected { target: t, ..Inspected::default() })
+        inspect(&Inspected {
+            target: t,
+            ..Inspected::default()
+        })
     }
 
     #[test]
@@ -280,7 +331,10 @@ mod tests {
             "/p?q=%22%3E%3Csvg%20onload%3Dalert(1)%3E",
         ] {
             let report = target(payload);
-            assert!(report.findings.iter().any(|f| f.kind == Kind::Xss), "{payload}: {report:?}");
+            assert!(
+                report.findings.iter().any(|f| f.kind == Kind::Xss),
+                "{payload}: {report:?}"
+            );
         }
     }
 
@@ -297,7 +351,10 @@ mod tests {
         }
         let report = inspect(&Inspected {
             target: "/orders",
-            headers: vec![("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"), ("Accept", "*/*")],
+            headers: vec![
+                ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64)"),
+                ("Accept", "*/*"),
+            ],
             body: Some(br#"{"item": "book", "note": "deliver after 5pm, ring twice"}"#),
             media_type: Some("application/json"),
         });
@@ -308,7 +365,10 @@ mod tests {
     fn bodies_headers_and_agents_are_inspected() {
         let report = inspect(&Inspected {
             target: "/orders",
-            headers: vec![("User-Agent", "sqlmap/1.7"), ("X-Note", "<script>alert(1)</script>")],
+            headers: vec![
+                ("User-Agent", "sqlmap/1.7"),
+                ("X-Note", "<script>alert(1)</script>"),
+            ],
             body: Some(br#"{"filter": "1' OR '1'='1"}"#),
             media_type: Some("application/json"),
         });
@@ -322,7 +382,12 @@ mod tests {
     #[test]
     fn traversal_in_values_is_found() {
         let report = target("/download?file=..%2F..%2Fetc%2Fpasswd");
-        assert!(report.findings.iter().any(|f| f.kind == Kind::PathTraversal));
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.kind == Kind::PathTraversal)
+        );
     }
 
     #[test]

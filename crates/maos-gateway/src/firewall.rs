@@ -34,9 +34,9 @@ pub fn canonical_net(net: IpNet) -> IpNet {
 pub fn client_net(ip: IpAddr) -> IpNet {
     match canonical_ip(ip) {
         IpAddr::V4(v4) => IpNet::V4(Ipv4Net::from(v4)),
-        IpAddr::V6(v6) => Ipv6Net::new(v6, 64).map_or(IpNet::V6(Ipv6Net::from(v6)), |n| {
-            IpNet::V6(n.trunc())
-        }),
+        IpAddr::V6(v6) => {
+            Ipv6Net::new(v6, 64).map_or(IpNet::V6(Ipv6Net::from(v6)), |n| IpNet::V6(n.trunc()))
+        }
     }
 }
 
@@ -97,10 +97,7 @@ impl<T> CidrTable<T> {
                 .and_then(|m| m.remove(&n.network()))
                 .map(|(_, v)| v),
         };
-        removed.map(|value| {
-            self.len -= 1;
-            value
-        })
+        removed.inspect(|_| self.len -= 1)
     }
 
     pub fn len(&self) -> usize {
@@ -171,7 +168,11 @@ pub enum Refusal {
     /// Allow rules exist and none covers the address.
     NotAllowed,
     /// A live entry of the dynamic blocklist covers the address.
-    Blocked { net: IpNet, until: u64, reason: String },
+    Blocked {
+        net: IpNet,
+        until: u64,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -263,7 +264,12 @@ impl Blocklist {
 
 /// The firewall step: dynamic blocks first (an automated response overrides a static allow),
 /// then the static rules.
-pub fn check(rules: &StaticRules, blocklist: &Blocklist, ip: IpAddr, now: u64) -> Result<(), Refusal> {
+pub fn check(
+    rules: &StaticRules,
+    blocklist: &Blocklist,
+    ip: IpAddr,
+    now: u64,
+) -> Result<(), Refusal> {
     blocklist.check(ip, now)?;
     rules.check(ip)
 }
@@ -338,9 +344,15 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins() {
-        let rules = StaticRules::new(&[net("10.0.0.0/8"), net("10.1.2.0/24")], &[net("10.1.0.0/16")]);
+        let rules = StaticRules::new(
+            &[net("10.0.0.0/8"), net("10.1.2.0/24")],
+            &[net("10.1.0.0/16")],
+        );
         assert_eq!(rules.check(ip("10.9.9.9")), Ok(()));
-        assert!(matches!(rules.check(ip("10.1.9.9")), Err(Refusal::Denied { .. })));
+        assert!(matches!(
+            rules.check(ip("10.1.9.9")),
+            Err(Refusal::Denied { .. })
+        ));
         assert_eq!(rules.check(ip("10.1.2.3")), Ok(()));
         assert_eq!(rules.check(ip("192.0.2.1")), Err(Refusal::NotAllowed));
     }
@@ -371,8 +383,16 @@ mod tests {
     #[test]
     fn expired_specific_block_falls_back_to_a_live_wider_one() {
         let list = Blocklist::new([
-            Block { net: net("2001:db8::/32"), until: 500, reason: "wide".into() },
-            Block { net: net("2001:db8::/64"), until: 10, reason: "narrow".into() },
+            Block {
+                net: net("2001:db8::/32"),
+                until: 500,
+                reason: "wide".into(),
+            },
+            Block {
+                net: net("2001:db8::/64"),
+                until: 10,
+                reason: "narrow".into(),
+            },
         ]);
         let Err(Refusal::Blocked { reason, .. }) = list.check(ip("2001:db8::1"), 20) else {
             panic!("not blocked");
@@ -383,7 +403,11 @@ mod tests {
     #[test]
     fn ipv6_offenders_are_banned_by_64_with_escalation() {
         let mut offenders = Offenders::default();
-        let policy = Escalation { base_seconds: 10, max_seconds: 35, memory_seconds: 1000 };
+        let policy = Escalation {
+            base_seconds: 10,
+            max_seconds: 35,
+            memory_seconds: 1000,
+        };
         let (n, first) = offenders.offend(ip("2001:db8:1:2:aaaa::1"), 0, &policy);
         assert_eq!(n, net("2001:db8:1:2::/64"));
         assert_eq!(first, 10);

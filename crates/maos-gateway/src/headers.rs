@@ -31,7 +31,12 @@ impl Default for SecurityHeaders {
 }
 
 /// Headers describing the upstream's software.
-const REVEALING: &[&str] = &["server", "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version"];
+const REVEALING: &[&str] = &[
+    "server",
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+];
 
 impl SecurityHeaders {
     fn pairs(&self) -> [(&'static str, &str); 6] {

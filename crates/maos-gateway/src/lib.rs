@@ -2,12 +2,13 @@
 //! acts on its verdicts (see docs/gateway.md).
 //!
 //! Each module is one step: [`path`] normalisation, [`route`] patterns, [`firewall`] CIDR
-//! tables and the dynamic blocklist, [`ratelimit`], input [`validate`]ion, intrusion
+//! tables and the dynamic blocklist, the [`forwarded`] client address, [`ratelimit`], input [`validate`]ion, intrusion
 //! [`detect`]ion, response [`headers`] and [`redact`]ion, and the verification [`context`].
 
 pub mod context;
 pub mod detect;
 pub mod firewall;
+pub mod forwarded;
 pub mod headers;
 pub mod path;
 pub mod ratelimit;

@@ -57,7 +57,10 @@ pub fn encode(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for b in path.bytes() {
         let plain = b.is_ascii_alphanumeric()
-            || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'')
+            || matches!(
+                b,
+                b'/' | b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\''
+            )
             || matches!(b, b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@');
         if plain {
             out.push(char::from(b));

@@ -43,8 +43,14 @@ impl Rate {
         let period = Duration::from_secs(self.per_seconds)
             .checked_div(self.requests)
             .filter(|p| !p.is_zero())
-            .ok_or_else(|| format!("rate limit `{} per {}s` is not a rate", self.requests, self.per_seconds))?;
-        let quota = Quota::with_period(period).ok_or_else(|| "rate limit period is zero".to_owned())?;
+            .ok_or_else(|| {
+                format!(
+                    "rate limit `{} per {}s` is not a rate",
+                    self.requests, self.per_seconds
+                )
+            })?;
+        let quota =
+            Quota::with_period(period).ok_or_else(|| "rate limit period is zero".to_owned())?;
         Ok(quota.allow_burst(burst))
     }
 }
@@ -79,6 +85,8 @@ impl Scope {
 
 /// Checks between evictions of idle keys.
 const MAINTENANCE_EVERY: u64 = 4096;
+/// Checks between evictions while the key table is full.
+const MAINTENANCE_WHEN_FULL: u64 = 256;
 
 #[derive(Debug)]
 struct Keyed<K: std::hash::Hash + Eq + Clone> {
@@ -100,7 +108,13 @@ impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
 
     fn check(&self, key: &K, scope: Scope) -> Result<(), Limited> {
         let count = self.checks.fetch_add(1, Ordering::Relaxed);
-        if count % MAINTENANCE_EVERY == 0 || self.full.load(Ordering::Relaxed) {
+        // Eviction scans every key, so it runs every few thousand checks, and while the table
+        // is full every few hundred: often enough to let clients back in soon, rarely enough
+        // that a flood of new keys cannot make every request pay for a scan.
+        let full = self.full.load(Ordering::Relaxed);
+        if count.is_multiple_of(MAINTENANCE_EVERY)
+            || (full && count.is_multiple_of(MAINTENANCE_WHEN_FULL))
+        {
             self.maintain();
         }
         if self.full.load(Ordering::Relaxed) {
@@ -109,10 +123,13 @@ impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
                 retry_after: 1,
             });
         }
-        self.limiter.check_key(key).map(|_| ()).map_err(|not_until| Limited {
-            scope,
-            retry_after: retry_seconds(not_until.wait_time_from(self.limiter.clock().now())),
-        })
+        self.limiter
+            .check_key(key)
+            .map(|_| ())
+            .map_err(|not_until| Limited {
+                scope,
+                retry_after: retry_seconds(not_until.wait_time_from(self.limiter.clock().now())),
+            })
     }
 
     fn maintain(&self) {
@@ -213,6 +230,26 @@ impl RouteLimits {
     }
 }
 
+/// Watches each client's request rate against a generous quota, for anomaly detection: it
+/// never refuses, it answers whether the client is over. Keys are bounded like the limits'.
+#[derive(Debug)]
+pub struct RateWatch {
+    keyed: Keyed<IpNet>,
+}
+
+impl RateWatch {
+    pub fn new(rate: Rate, max_keys: usize) -> Result<Self, String> {
+        Ok(Self {
+            keyed: Keyed::new(rate.quota()?, max_keys.max(1)),
+        })
+    }
+
+    /// Counts one request of the client at `ip`; `true` when it is over the rate.
+    pub fn exceeded(&self, ip: IpAddr) -> bool {
+        self.keyed.check(&client_net(ip), Scope::Client).is_err()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,7 +259,11 @@ mod tests {
     }
 
     fn rate(requests: u32, per_seconds: u64) -> Option<Rate> {
-        Some(Rate { requests, per_seconds, burst: None })
+        Some(Rate {
+            requests,
+            per_seconds,
+            burst: None,
+        })
     }
 
     #[test]
@@ -236,7 +277,11 @@ mod tests {
         assert!(limits.check_client(ip("::ffff:192.0.2.1")).is_ok());
         let refused = limits.check_client(ip("192.0.2.1")).unwrap_err();
         assert_eq!(refused.scope, Scope::Client);
-        assert!((1..=30).contains(&refused.retry_after), "{}", refused.retry_after);
+        assert!(
+            (1..=30).contains(&refused.retry_after),
+            "{}",
+            refused.retry_after
+        );
         // Another client is not affected.
         assert!(limits.check_client(ip("192.0.2.2")).is_ok());
     }
@@ -262,12 +307,18 @@ mod tests {
         })
         .unwrap();
         assert!(limits.check_principal("user:alice").is_ok());
-        assert_eq!(limits.check_principal("user:alice").unwrap_err().scope, Scope::Principal);
+        assert_eq!(
+            limits.check_principal("user:alice").unwrap_err().scope,
+            Scope::Principal
+        );
         assert!(limits.check_principal("user:bob").is_ok());
         for n in 0..3 {
             assert!(limits.check_client(ip(&format!("192.0.2.{n}"))).is_ok());
         }
-        assert_eq!(limits.check_client(ip("192.0.2.9")).unwrap_err().scope, Scope::Route);
+        assert_eq!(
+            limits.check_client(ip("192.0.2.9")).unwrap_err().scope,
+            Scope::Route
+        );
     }
 
     #[test]
@@ -292,9 +343,49 @@ mod tests {
     }
 
     #[test]
+    fn rate_watch_flags_clients_over_the_rate() {
+        let watch = RateWatch::new(
+            Rate {
+                requests: 3,
+                per_seconds: 60,
+                burst: None,
+            },
+            100,
+        )
+        .unwrap();
+        let flags: Vec<bool> = (0..5).map(|_| watch.exceeded(ip("192.0.2.1"))).collect();
+        assert_eq!(flags, [false, false, false, true, true]);
+        assert!(!watch.exceeded(ip("192.0.2.2")));
+    }
+
+    #[test]
     fn invalid_rates_are_refused() {
-        assert!(Rate { requests: 0, per_seconds: 1, burst: None }.quota().is_err());
-        assert!(Rate { requests: 5, per_seconds: 0, burst: None }.quota().is_err());
-        assert!(Rate { requests: 5, per_seconds: 1, burst: Some(0) }.quota().is_err());
+        assert!(
+            Rate {
+                requests: 0,
+                per_seconds: 1,
+                burst: None
+            }
+            .quota()
+            .is_err()
+        );
+        assert!(
+            Rate {
+                requests: 5,
+                per_seconds: 0,
+                burst: None
+            }
+            .quota()
+            .is_err()
+        );
+        assert!(
+            Rate {
+                requests: 5,
+                per_seconds: 1,
+                burst: Some(0)
+            }
+            .quota()
+            .is_err()
+        );
     }
 }

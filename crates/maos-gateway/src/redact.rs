@@ -44,7 +44,8 @@ mod tests {
 
     #[test]
     fn named_fields_are_redacted_at_any_depth() {
-        let mut value = json!({"user": {"name": "a", "SSN": "123"}, "list": [{"ssn": "4"}], "n": 1});
+        let mut value =
+            json!({"user": {"name": "a", "SSN": "123"}, "list": [{"ssn": "4"}], "n": 1});
         assert!(redact(&mut value, &["ssn".into()]));
         assert_eq!(
             value,

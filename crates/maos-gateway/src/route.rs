@@ -166,6 +166,8 @@ impl ResourceTemplate {
             .map(|(_, name)| name.as_str())
     }
 
+    /// The resource for a request's captures; every capture is also a resource property, so
+    /// policies can test path parameters (`resource.properties.id`).
     pub fn render(&self, captures: &[(&str, &str)]) -> Resource {
         let mut text = String::new();
         for (placeholder, part) in &self.parts {
@@ -179,10 +181,106 @@ impl ResourceTemplate {
                 text.push_str(part);
             }
         }
-        match text.split_once(':') {
+        let mut resource = match text.split_once(':') {
             Some((kind, id)) => Resource::new(kind, id),
             None => Resource::new(text, ""),
+        };
+        for (name, value) in captures {
+            resource.properties.insert(
+                (*name).to_owned(),
+                serde_json::Value::String((*value).to_owned()),
+            );
         }
+        resource
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        let pattern = PathPattern::parse("/docs/{id}/raw").unwrap();
+        assert_eq!(pattern.matches("/docs/a/raw"), Some(vec![("id", "a")]));
+        assert_eq!(pattern.matches("/docs/a/raw/x"), None);
+        assert_eq!(pattern.matches("/docs//raw"), None);
+        assert_eq!(pattern.matches("/docs/a"), None);
+        let rest = PathPattern::parse("/files/{*path}").unwrap();
+        assert_eq!(
+            rest.matches("/files/a/b.txt"),
+            Some(vec![("path", "a/b.txt")])
+        );
+        assert_eq!(rest.matches("/files/"), None);
+        assert_eq!(rest.matches("/files"), None);
+        let root = PathPattern::parse("/").unwrap();
+        assert_eq!(root.matches("/"), Some(vec![]));
+        assert_eq!(root.matches("/a"), None);
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for bad in ["docs", "/a//b", "/{*rest}/x", "/a{id}", "/{}", "/{a-b}"] {
+            assert!(PathPattern::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ResourceTemplate::parse("{id}").is_err());
+        assert!(ResourceTemplate::parse(":x").is_err());
+        assert!(ResourceTemplate::parse("doc:{id").is_err());
+    }
+
+    #[test]
+    fn captures_become_resource_properties() {
+        let template = ResourceTemplate::parse("doc:{team}/{id}").unwrap();
+        let resource = template.render(&[("team", "red"), ("id", "7")]);
+        assert_eq!(resource.qualified(), "doc:red/7");
+        assert_eq!(resource.properties["team"], "red");
+        assert_eq!(resource.properties["id"], "7");
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        "[a-z0-9._~-]{1,6}".prop_filter("no dot segments", |s| s != "." && s != "..")
+    }
+
+    proptest! {
+        /// A literal pattern matches exactly its own path; a capture pattern hands back the
+        /// segments it stood for, so the resource is built from what was really requested.
+        #[test]
+        fn captures_are_the_requested_segments(
+            literals in proptest::collection::vec(segment(), 1..4),
+            values in proptest::collection::vec(segment(), 1..4),
+        ) {
+            let n = literals.len().min(values.len());
+            let mut pattern = String::new();
+            let mut path = String::new();
+            for i in 0..n {
+                pattern.push_str(&format!("/{}/{{c{i}}}", literals[i]));
+                path.push_str(&format!("/{}/{}", literals[i], values[i]));
+            }
+            let parsed = PathPattern::parse(&pattern).unwrap();
+            let captures = parsed.matches(&path).unwrap();
+            prop_assert_eq!(captures.len(), n);
+            for (i, (name, value)) in captures.iter().enumerate() {
+                prop_assert_eq!(name.to_string(), format!("c{i}"));
+                prop_assert_eq!(*value, values[i].as_str());
+            }
+            // One more segment, or one fewer, does not match.
+            let longer = format!("{path}/x");
+            prop_assert!(parsed.matches(&longer).is_none());
+            let shorter = path.rsplit_once('/').map(|(p, _)| p.to_owned()).unwrap();
+            prop_assert!(parsed.matches(&shorter).is_none());
+        }
+
+        /// A rest capture is the exact remainder of the path.
+        #[test]
+        fn rest_capture_is_the_remainder(
+            prefix in segment(),
+            rest in proptest::collection::vec(segment(), 1..5),
+        ) {
+            let parsed = PathPattern::parse(&format!("/{prefix}/{{*rest}}")).unwrap();
+            let tail = rest.join("/");
+            let path = format!("/{prefix}/{tail}");
+            prop_assert_eq!(parsed.matches(&path), Some(vec![("rest", tail.as_str())]));
+        }
+    }
+}

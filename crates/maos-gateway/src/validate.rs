@@ -51,7 +51,11 @@ pub fn media_type(content_type: &str) -> String {
 
 /// A route's accepted media types (`type/subtype`, `type/*` or `*/*`). A request without a
 /// body needs no content type; one with a body must name an accepted type.
-pub fn check_content_type(accepted: &[String], content_type: Option<&str>, has_body: bool) -> Result<(), Invalid> {
+pub fn check_content_type(
+    accepted: &[String],
+    content_type: Option<&str>,
+    has_body: bool,
+) -> Result<(), Invalid> {
     if accepted.is_empty() || !has_body {
         return Ok(());
     }
@@ -94,7 +98,9 @@ impl BodyBudget {
     }
 
     pub fn take(&mut self, chunk: usize) -> Result<(), Invalid> {
-        self.seen = self.seen.saturating_add(u64::try_from(chunk).unwrap_or(u64::MAX));
+        self.seen = self
+            .seen
+            .saturating_add(u64::try_from(chunk).unwrap_or(u64::MAX));
         if self.seen > self.limit {
             Err(Invalid::TooLarge { limit: self.limit })
         } else {
@@ -138,7 +144,9 @@ mod tests {
     #[test]
     fn content_types_match_by_media_type() {
         let accepted = vec!["application/json".to_owned(), "text/*".to_owned()];
-        assert!(check_content_type(&accepted, Some("application/json; charset=utf-8"), true).is_ok());
+        assert!(
+            check_content_type(&accepted, Some("application/json; charset=utf-8"), true).is_ok()
+        );
         assert!(check_content_type(&accepted, Some("TEXT/plain"), true).is_ok());
         assert_eq!(
             check_content_type(&accepted, Some("application/xml"), true),

@@ -19,6 +19,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub grpc: GrpcConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub gateway: crate::gateway::config::GatewayConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -363,6 +364,7 @@ impl Config {
         if self.server.body_timeout_seconds == 0 {
             return Err("server.body_timeout_seconds: must be positive".into());
         }
+        self.gateway.validate()?;
         Ok(())
     }
 

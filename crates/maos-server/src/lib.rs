@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod grpc;
 pub mod metrics;
 pub mod openapi;

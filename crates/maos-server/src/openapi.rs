@@ -126,6 +126,7 @@ impl Modify for BearerAuth {
         admin::list_resources, admin::get_resource, admin::put_resource, admin::delete_resource,
         admin::list_tokens, admin::create_token, admin::revoke_token,
         ops::healthz, ops::readyz, ops::metrics,
+        crate::gateway::admin::list, crate::gateway::admin::add, crate::gateway::admin::remove,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,

@@ -46,6 +46,8 @@ pub struct AppState {
     pub audit_sink: Arc<dyn AuditSink>,
     /// Security events for the detection pipeline; sending never blocks.
     pub events: broadcast::Sender<Arc<SecurityEvent>>,
+    /// The gateway's dynamic blocklist, refreshed from the store on change.
+    pub blocklist: ArcSwap<maos_gateway::firewall::Blocklist>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -83,6 +85,7 @@ impl AppState {
             routes,
             audit_sink: Arc::new(LogOnlyAudit),
             events: broadcast::channel(EVENT_BUFFER).0,
+            blocklist: ArcSwap::from_pointee(maos_gateway::firewall::Blocklist::default()),
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),
@@ -94,6 +97,7 @@ impl AppState {
         self.reload_policy().await?;
         self.reload_resources().await?;
         self.reload_tokens().await?;
+        self.reload_blocklist().await?;
         Ok(())
     }
 
@@ -176,6 +180,7 @@ impl AppState {
             Change::Policy => self.reload_policy().await,
             Change::Resource { kind, id } => self.reload_resource(kind, id).await,
             Change::Tokens => self.reload_tokens().await,
+            Change::Blocklist => self.reload_blocklist().await,
             Change::Resync => self.reload_all().await,
             // Announcements for state this server does not cache.
             _ => Ok(()),

@@ -13,6 +13,8 @@ pub enum Change {
     Resource { kind: String, id: String },
     /// API tokens were created or revoked.
     Tokens,
+    /// The gateway's dynamic blocklist changed.
+    Blocklist,
     /// Notifications may have been lost (a subscriber fell behind or the listening connection
     /// was re-established): reload everything.
     Resync,
@@ -29,6 +31,7 @@ impl Change {
         match self {
             Change::Policy => "policy".to_owned(),
             Change::Tokens => "tokens".to_owned(),
+            Change::Blocklist => "blocklist".to_owned(),
             Change::Resync => "resync".to_owned(),
             Change::Resource { kind, id } => {
                 let payload = format!("resource\n{kind}\n{id}");
@@ -46,6 +49,7 @@ impl Change {
         match payload {
             "policy" => Change::Policy,
             "tokens" => Change::Tokens,
+            "blocklist" => Change::Blocklist,
             "resync" => Change::Resync,
             _ => match payload
                 .strip_prefix("resource\n")
@@ -117,6 +121,7 @@ mod tests {
         for change in [
             Change::Policy,
             Change::Tokens,
+            Change::Blocklist,
             Change::Resync,
             Change::Resource {
                 kind: "document".into(),

@@ -14,6 +14,7 @@
 //! Adding a table: add `NNNN_name.sql` to both migration folders with the next number and a
 //! line to [`migrations`]; never edit a migration that has shipped.
 
+mod blocklist;
 mod change;
 mod error;
 mod policy;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+pub use blocklist::{BlockRecord, Blocklist};
 pub use change::Change;
 pub use error::StoreError;
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
@@ -243,6 +245,11 @@ impl Store {
         ApiTokens::new(self)
     }
 
+    /// The gateway's dynamic blocklist.
+    pub fn blocklist(&self) -> Blocklist<'_> {
+        Blocklist::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -266,16 +273,30 @@ fn backend_kind(backend: &Backend) -> BackendKind {
 /// The embedded migrations of one backend.
 pub fn migrations(kind: BackendKind) -> Migrator {
     let files: &[(i64, &str, &'static str)] = match kind {
-        BackendKind::Sqlite => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
-        )],
-        BackendKind::Postgres => &[(
-            1,
-            "policy resources tokens",
-            include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
-        )],
+        BackendKind::Sqlite => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/sqlite/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                6,
+                "gateway blocklist",
+                include_str!("../migrations/sqlite/0006_gateway_blocklist.sql"),
+            ),
+        ],
+        BackendKind::Postgres => &[
+            (
+                1,
+                "policy resources tokens",
+                include_str!("../migrations/postgres/0001_policy_resources_tokens.sql"),
+            ),
+            (
+                6,
+                "gateway blocklist",
+                include_str!("../migrations/postgres/0006_gateway_blocklist.sql"),
+            ),
+        ],
     };
     Migrator::with_migrations(
         files

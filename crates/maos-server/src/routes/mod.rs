@@ -77,6 +77,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(admin::revoke_token),
         )
+        .route(
+            "/v1/blocklist",
+            get(crate::gateway::admin::list).post(crate::gateway::admin::add),
+        )
+        .route(
+            "/v1/blocklist/{*network}",
+            axum::routing::delete(crate::gateway::admin::remove),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_first,
