@@ -532,6 +532,22 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gateway.toml");
+        let config = check_file(&path).unwrap();
+        assert_eq!(config.gateway.routes.len(), 1);
+        assert_eq!(config.gateway.routes[0].rules.len(), 2);
+        // A rule whose schema needs a remote reference is refused at load.
+        let file = write(
+            "[[gateway.routes]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"http://127.0.0.1:1\"\n[[gateway.routes.rules]]\npath = \"/x\"\n\
+             resource = \"x:y\"\naction = \"read\"\n\
+             schema = { \"$ref\" = \"https://example.invalid/s.json\" }\n",
+        );
+        assert!(check_file(file.path()).is_err());
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let file = write("[server]\nlisten = \"127.0.0.1:1\"\n[storage]\nmax_connections = 3\n");
         let config = Config::load(Some(file.path()), |name| match name {
