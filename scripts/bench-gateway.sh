@@ -95,7 +95,10 @@ SecResponseBodyAccess Off
 SecAuditEngine Off
 SecTmpDir $work
 SecDataDir $work
-Include /usr/share/modsecurity-crs/owasp-crs.load
+Include /etc/modsecurity/crs/crs-setup.conf
+Include /etc/modsecurity/crs/REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf
+Include /usr/share/modsecurity-crs/rules/*.conf
+Include /etc/modsecurity/crs/RESPONSE-999-EXCLUSION-RULES-AFTER-CRS.conf
 CONF
   nginx_conf modsec "$PROXY_CPU" "server { listen $MODSEC; modsecurity on; modsecurity_rules_file $work/modsec.conf; $proxy_location }"
 fi
@@ -222,7 +225,8 @@ if command -v testssl >/dev/null || command -v testssl.sh >/dev/null; then
   "$testssl" --quiet --color 0 --severity HIGH --jsonfile "$work/testssl.json" "https://$GW_TLS" \
     >"$work/testssl.txt" 2>&1 || true
   high=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for f in d if f.get("severity") in ("HIGH","CRITICAL")))' "$work/testssl.json" 2>/dev/null || echo "?")
-  tls_result="testssl.sh $("$testssl" --version 2>/dev/null | awk '/testssl.sh/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\./) { print $i; exit } }'): $high findings of severity HIGH or CRITICAL"
+  version=$("$testssl" --version 2>/dev/null | grep -m1 -o '[0-9]\+\.[0-9][0-9.]*' || true)
+  tls_result="testssl.sh $version: $high findings of severity HIGH or CRITICAL"
   echo "$tls_result" >&2
 fi
 
