@@ -182,6 +182,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(secrets::get_secret)
                 .put(secrets::put_secret)
                 .delete(secrets::delete_secret),
+        )
         .route(
             "/v1/blocklist",
             get(crate::gateway::admin::list).post(crate::gateway::admin::add),
