@@ -17,7 +17,7 @@ use super::now_seconds;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::routes::decisions::credentials;
+use crate::routes::decisions::header_credentials as credentials;
 use crate::state::AppState;
 
 const BLOCKLIST: &str = "blocklist";
