@@ -23,6 +23,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub secrets: SecretsConfig,
     pub identity: IdentityConfig,
+    pub gateway: crate::gateway::config::GatewayConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -499,6 +500,7 @@ impl Config {
         maos_identity::certificate::CertificateMapper::new(self.identity.certificate_rules.clone())
             .map_err(|e| format!("identity.certificate_rules: {e}"))?;
         crate::federation::validate_issuers(&self.identity.issuers)?;
+        self.gateway.validate()?;
         Ok(())
     }
 
@@ -680,6 +682,22 @@ mod tests {
             }
             other => panic!("{other}"),
         }
+    }
+
+    #[test]
+    fn the_gateway_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gateway.toml");
+        let config = check_file(&path).unwrap();
+        assert_eq!(config.gateway.routes.len(), 1);
+        assert_eq!(config.gateway.routes[0].rules.len(), 2);
+        // A rule whose schema needs a remote reference is refused at load.
+        let file = write(
+            "[[gateway.routes]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\n\
+             upstream = \"http://127.0.0.1:1\"\n[[gateway.routes.rules]]\npath = \"/x\"\n\
+             resource = \"x:y\"\naction = \"read\"\n\
+             schema = { \"$ref\" = \"https://example.invalid/s.json\" }\n",
+        );
+        assert!(check_file(file.path()).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod gateway;
 pub mod grpc;
 pub mod identity;
 pub mod keys;

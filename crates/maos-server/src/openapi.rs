@@ -165,6 +165,7 @@ impl Modify for BearerAuth {
         identity::oauth_token, identity::oauth_revoke, identity::jwks,
         identity::openid_configuration, identity::list_signing_keys,
         identity::rotate_signing_key,
+        crate::gateway::admin::list, crate::gateway::admin::add, crate::gateway::admin::remove,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,

@@ -22,6 +22,8 @@ pub const BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
 pub struct RunningServer {
     pub http_addr: SocketAddr,
     pub grpc_addr: Option<SocketAddr>,
+    /// The gateway listeners' addresses, in the order of `[[gateway.routes]]`.
+    pub gateway_addrs: Vec<SocketAddr>,
     pub state: Arc<AppState>,
     /// The admin token generated on this start (first start without `MAOS_ADMIN_TOKEN`); the
     /// caller shows it once. Only its hash is stored.
@@ -162,11 +164,15 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         None => None,
     };
 
+    let gateway = crate::gateway::start(&state, signal.clone()).await?;
+    tasks.extend(gateway.tasks);
+
     state.set_ready(true);
     tracing::info!(http = %http_addr, grpc = ?grpc_addr, "server.started");
     Ok(RunningServer {
         http_addr,
         grpc_addr,
+        gateway_addrs: gateway.addrs,
         state,
         generated_admin_token,
         shutdown,

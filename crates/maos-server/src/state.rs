@@ -53,6 +53,8 @@ pub struct AppState {
     pub keys: std::sync::OnceLock<Arc<crate::keys::KeyService>>,
     /// Trusted external issuers (their JWKS refresh runs in the server's background tasks).
     pub federation: Arc<crate::federation::Federation>,
+    /// The gateway's dynamic blocklist, refreshed from the store on change.
+    pub blocklist: ArcSwap<maos_gateway::firewall::Blocklist>,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -128,6 +130,7 @@ impl AppState {
             events,
             keys: std::sync::OnceLock::new(),
             federation,
+            blocklist: ArcSwap::from_pointee(maos_gateway::firewall::Blocklist::default()),
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),
@@ -143,6 +146,7 @@ impl AppState {
             .reload_all()
             .await
             .map_err(identity_store_error)?;
+        self.reload_blocklist().await?;
         Ok(())
     }
 
@@ -260,6 +264,7 @@ impl AppState {
                 }
                 self.reload_all().await
             }
+            Change::Blocklist => self.reload_blocklist().await,
             // Announcements for state this server does not cache.
             _ => Ok(()),
         }

@@ -26,6 +26,8 @@ pub enum Change {
     RefreshFamilies,
     /// The stored record of one key of the key service changed.
     Key { name: String },
+    /// The gateway's dynamic blocklist changed.
+    Blocklist,
     /// Notifications may have been lost (a subscriber fell behind or the listening connection
     /// was re-established): reload everything.
     Resync,
@@ -42,6 +44,7 @@ impl Change {
         match self {
             Change::Policy => "policy".to_owned(),
             Change::Tokens => "tokens".to_owned(),
+            Change::Blocklist => "blocklist".to_owned(),
             Change::Resync => "resync".to_owned(),
             Change::Principals => "principals".to_owned(),
             Change::ApiKeys => "apikeys".to_owned(),
@@ -72,6 +75,7 @@ impl Change {
         match payload {
             "policy" => Change::Policy,
             "tokens" => Change::Tokens,
+            "blocklist" => Change::Blocklist,
             "resync" => Change::Resync,
             "principals" => Change::Principals,
             "apikeys" => Change::ApiKeys,
@@ -151,6 +155,7 @@ mod tests {
         for change in [
             Change::Policy,
             Change::Tokens,
+            Change::Blocklist,
             Change::Resync,
             Change::Principals,
             Change::ApiKeys,

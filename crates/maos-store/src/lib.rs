@@ -16,6 +16,7 @@
 
 mod audit;
 mod audit_writer;
+mod blocklist;
 mod change;
 mod error;
 mod identity;
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 
 pub use audit::{AuditAppend, AuditLog, AuditQuery, status_name};
 pub use audit_writer::{AuditWriteError, AuditWriter, AuditWriterOptions, Receipt};
+pub use blocklist::{BlockRecord, Blocklist};
 pub use change::Change;
 pub use error::StoreError;
 pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
@@ -269,6 +271,11 @@ impl Store {
         Secrets::new(self)
     }
 
+    /// The gateway's dynamic blocklist.
+    pub fn blocklist(&self) -> Blocklist<'_> {
+        Blocklist::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -313,6 +320,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 "identity",
                 include_str!("../migrations/sqlite/0004_identity.sql"),
             ),
+            (
+                6,
+                "gateway blocklist",
+                include_str!("../migrations/sqlite/0006_gateway_blocklist.sql"),
+            ),
         ],
         BackendKind::Postgres => &[
             (
@@ -334,6 +346,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 4,
                 "identity",
                 include_str!("../migrations/postgres/0004_identity.sql"),
+            ),
+            (
+                6,
+                "gateway blocklist",
+                include_str!("../migrations/postgres/0006_gateway_blocklist.sql"),
             ),
         ],
     };

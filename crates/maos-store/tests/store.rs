@@ -72,6 +72,7 @@ on_both!(
     resources_round_trip_and_page,
     tokens_are_stored_hashed_and_revocable,
     changes_are_announced_after_commit,
+    blocklist_entries_expire_and_are_replaced,
 );
 
 fn bundle(n: u32) -> String {
@@ -322,6 +323,36 @@ async fn tokens_are_stored_hashed_and_revocable(store: Store) {
         "bootstrap"
     );
     assert_eq!(tokens.list().await.unwrap().len(), 2);
+}
+
+async fn blocklist_entries_expire_and_are_replaced(store: Store) {
+    let blocklist = store.blocklist();
+    let mut changes = store.subscribe();
+    blocklist
+        .put("192.0.2.0/24", 100, "scanner", "system")
+        .await
+        .unwrap();
+    assert_eq!(next_change(&mut changes).await, Change::Blocklist);
+    blocklist
+        .put("2001:db8::/64", 50, "flood", "user:admin")
+        .await
+        .unwrap();
+    // The same network again replaces its entry.
+    blocklist
+        .put("192.0.2.0/24", 200, "scanner again", "system")
+        .await
+        .unwrap();
+    let live = blocklist.live(60).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        (live[0].until, live[0].reason.as_str()),
+        (200, "scanner again")
+    );
+    assert_eq!(blocklist.live(0).await.unwrap().len(), 2);
+    assert_eq!(blocklist.purge_expired(60).await.unwrap(), 1);
+    assert!(blocklist.remove("192.0.2.0/24").await.unwrap());
+    assert!(!blocklist.remove("192.0.2.0/24").await.unwrap());
+    assert!(blocklist.live(0).await.unwrap().is_empty());
 }
 
 async fn next_change(rx: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {

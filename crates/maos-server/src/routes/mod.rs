@@ -183,6 +183,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(secrets::put_secret)
                 .delete(secrets::delete_secret),
         )
+        .route(
+            "/v1/blocklist",
+            get(crate::gateway::admin::list).post(crate::gateway::admin::add),
+        )
+        .route(
+            "/v1/blocklist/{*network}",
+            axum::routing::delete(crate::gateway::admin::remove),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_first,
