@@ -348,8 +348,8 @@ async fn a_brute_force_through_login_raises_one_alert_with_its_events() {
 
     // Ten failures from one address, over two user names: the per-address rule's threshold,
     // below the per-user and spraying thresholds.
-    for i in 0..10 {
-        let user = if i % 2 == 0 { "alice" } else { "bob" };
+    for i in 0..10u32 {
+        let user = if i.is_multiple_of(2) { "alice" } else { "bob" };
         let status = login(&server, user).await;
         assert!(status == 401 || status == 429, "{status}");
     }
@@ -460,9 +460,9 @@ async fn syslog_over_udp_and_tcp_raises_sshd_brute_force_alerts() {
     let line = sample_line("Failed password for invalid user ROOT from 194.117.26.70 port 12345");
     let mut stream = tokio::net::TcpStream::connect(tcp_addr).await.unwrap();
     let mut wire = Vec::new();
-    for i in 0..10 {
+    for i in 0..10u32 {
         let message = format!("<38>{line}");
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             wire.extend_from_slice(format!("{} {message}", message.len()).as_bytes());
         } else {
             wire.extend_from_slice(format!("{message}\n").as_bytes());
@@ -594,11 +594,11 @@ struct Received {
     failed_once: bool,
 }
 
+/// The receiver's state: the webhook secret and what it saw.
+type ReceiverState = (Arc<Vec<u8>>, Arc<std::sync::Mutex<Received>>);
+
 async fn receive(
-    axum::extract::State((secret, seen)): axum::extract::State<(
-        Arc<Vec<u8>>,
-        Arc<std::sync::Mutex<Received>>,
-    )>,
+    axum::extract::State((secret, seen)): axum::extract::State<ReceiverState>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::http::StatusCode {

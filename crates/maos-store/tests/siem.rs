@@ -69,7 +69,12 @@ fn event(n: u32, ip: &str, user: Option<&str>, severity: i64) -> EventRow {
     EventRow {
         id: format!("ev-{n}"),
         time: 1_800_000_000_000_000 + i64::from(n) * 1_000_000,
-        source: if n % 2 == 0 { "identity" } else { "sshd" }.into(),
+        source: if n.is_multiple_of(2) {
+            "identity"
+        } else {
+            "sshd"
+        }
+        .into(),
         event_type: "authentication_failure".into(),
         severity,
         principal: user.map(str::to_owned),
@@ -93,9 +98,9 @@ fn ids(found: &[maos_store::StoredEvent]) -> Vec<String> {
 async fn events_are_stored_once_and_found_by_every_filter(store: Store) {
     let events = store.siem_events();
     let batch: Vec<EventRow> = (0..10)
-        .map(|n| {
+        .map(|n: u32| {
             let ip = if n < 6 { "192.0.2.7" } else { "2001:db8::1" };
-            let user = (n % 3 == 0).then_some("user:alice");
+            let user = n.is_multiple_of(3).then_some("user:alice");
             event(n, ip, user, i64::from(n % 5))
         })
         .collect();
