@@ -195,6 +195,18 @@ async fn posted_events_are_stored_and_found_by_search_and_export() {
         .await
         .unwrap();
     assert!(metrics.contains("maos_siem_events_total"), "{metrics}");
+
+    let openapi = get_json(&server, "/v1/openapi.json").await;
+    for (path, method) in [
+        ("/v1/events", "post"),
+        ("/v1/events", "get"),
+        ("/v1/events/export", "get"),
+        ("/v1/alerts", "get"),
+        ("/v1/alerts/{id}", "get"),
+        ("/v1/alerts/{id}/acknowledge", "post"),
+    ] {
+        assert!(openapi["paths"][path][method].is_object(), "{method} {path}");
+    }
     server.stop().await;
 }
 
