@@ -205,7 +205,10 @@ async fn posted_events_are_stored_and_found_by_search_and_export() {
         ("/v1/alerts/{id}", "get"),
         ("/v1/alerts/{id}/acknowledge", "post"),
     ] {
-        assert!(openapi["paths"][path][method].is_object(), "{method} {path}");
+        assert!(
+            openapi["paths"][path][method].is_object(),
+            "{method} {path}"
+        );
     }
     server.stop().await;
 }
@@ -488,6 +491,27 @@ async fn syslog_over_udp_and_tcp_raises_sshd_brute_force_alerts() {
     )
     .await;
     assert_eq!(alert["event_ids"].as_array().unwrap().len(), 10);
+    // RFC 5424 framing (sshd by its APP-NAME) and CEF over UDP.
+    let now = maos_core::Timestamp::now();
+    let rfc5424 = format!(
+        "<38>1 {now} web1 sshd 4242 - - Failed password for invalid user admin from \
+         198.51.100.77 port 2222 ssh2"
+    );
+    let cef = "<134>Dec  1 10:00:00 fw1 CEF:0|Acme|Firewall|2.1|100|Port scan|8|src=198.51.100.88 \
+               suser=eve request=/admin";
+    for message in [rfc5424.as_str(), cef] {
+        socket.send_to(message.as_bytes(), udp_addr).await.unwrap();
+    }
+    let found = wait_events(&server, "source_ip=198.51.100.77", 1).await;
+    assert_eq!(found[0]["source"], "sshd");
+    assert_eq!(found[0]["principal"], "admin");
+    assert_eq!(found[0]["time"], now.to_string());
+    let found = wait_events(&server, "source_ip=198.51.100.88", 1).await;
+    assert_eq!(found[0]["severity"], "high");
+    assert_eq!(found[0]["principal"], "eve");
+    assert_eq!(found[0]["resource"], "/admin");
+    assert_eq!(found[0]["details"]["observer.vendor"], "Acme");
+
     // The user name was tried 20 times over both.
     let user_alert = wait_alert(&server, &format!("rule_id={BRUTE_USER}&principal=ROOT")).await;
     assert!(user_alert["count"].as_u64().unwrap() >= 1);

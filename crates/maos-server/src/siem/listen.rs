@@ -14,8 +14,8 @@ use std::sync::Arc;
 use maos_core::{SecurityEvent, Timestamp};
 use maos_siem::ingest::{Decoded, InputFormat, LineDecoder};
 use maos_siem::parse::syslog::TimeContext;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
@@ -209,8 +209,8 @@ enum FrameError {
 
 /// Reads frames until the peer closes: octet-counted when a frame starts with a digit,
 /// otherwise up to the next newline.
-async fn read_frames(
-    stream: TcpStream,
+async fn read_frames<R: AsyncRead + Unpin>(
+    stream: R,
     lines: &mpsc::Sender<String>,
     max_line: usize,
 ) -> Result<(), FrameError> {
@@ -242,8 +242,8 @@ async fn read_frames(
     }
 }
 
-async fn read_counted(
-    reader: &mut BufReader<TcpStream>,
+async fn read_counted<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     max_line: usize,
 ) -> Result<Vec<u8>, FrameError> {
     let mut count: usize = 0;
@@ -268,8 +268,8 @@ async fn read_counted(
 }
 
 /// One newline-terminated frame (the last one may end at the close); `None` at the end.
-async fn read_line(
-    reader: &mut BufReader<TcpStream>,
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     max_line: usize,
 ) -> Result<Option<Vec<u8>>, FrameError> {
     let mut frame = Vec::new();
@@ -305,4 +305,51 @@ async fn read_line(
 pub struct ListenerAddrs {
     pub udp: std::sync::OnceLock<SocketAddr>,
     pub tcp: std::sync::OnceLock<SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(wire: &[u8], max_line: usize) -> (Vec<String>, Result<(), FrameError>) {
+        let (tx, mut rx) = mpsc::channel(64);
+        let result = read_frames(wire, &tx, max_line).await;
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(line) = rx.recv().await {
+            got.push(line);
+        }
+        (got, result)
+    }
+
+    #[tokio::test]
+    async fn both_framings_mix_on_one_connection() {
+        let (got, result) = frames(b"5 <1>ab<2>cd\n8 <3>x\ny\nz\r\n<4>last", 100).await;
+        assert!(result.is_ok());
+        assert_eq!(got, ["<1>ab", "<2>cd", "<3>x\ny\nz", "<4>last"]);
+    }
+
+    #[tokio::test]
+    async fn malformed_or_oversized_frames_close_the_connection() {
+        let (got, result) = frames(b"3 <1>\n12345678901 x", 100).await;
+        assert_eq!(got, ["<1>"]);
+        assert!(matches!(result, Err(FrameError::BadCount)));
+
+        let (got, result) = frames(b"7x <1>abc", 100).await;
+        assert!(got.is_empty());
+        assert!(matches!(result, Err(FrameError::BadCount)));
+
+        let (_, result) = frames(b"500 <1>", 100).await;
+        assert!(matches!(result, Err(FrameError::TooLong(500))));
+
+        let long = [b'a'; 300];
+        let (_, result) = frames(&long, 100).await;
+        assert!(matches!(result, Err(FrameError::TooLong(_))));
+
+        // A count promising more than arrives: the connection ends with an error, nothing
+        // half-read is passed on.
+        let (got, result) = frames(b"20 <1>short", 100).await;
+        assert!(got.is_empty());
+        assert!(matches!(result, Err(FrameError::Io(_))));
+    }
 }
