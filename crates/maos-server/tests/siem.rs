@@ -756,3 +756,21 @@ async fn events_and_alerts_on_postgres() {
     server.stop().await;
     schema.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn accepted_events_are_stored_before_shutdown() {
+    let mut server = TestServer::start().await;
+    let batch: Vec<Value> = (0..50)
+        .map(|i| failure(&format!("late-{i}"), "192.0.2.50", "user:frank"))
+        .collect();
+    let response = server.post("/v1/events").json(&batch).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+    server.server.take().unwrap().shutdown().await;
+
+    let url = format!("sqlite://{}", server.dir.path().join("maos.db").display());
+    let store = maos_store::Store::open(&url, &maos_store::StoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.siem_events().count().await.unwrap(), 50);
+    store.close().await;
+}

@@ -22,7 +22,7 @@ use maos_siem::alert::{Alert, dedup_key};
 use maos_siem::rules::RuleFiles;
 use maos_siem::{Correlator, Detector, DetectorConfig, RuleHit};
 use maos_store::{AlertRow, EventRow, StoreError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::state::AppState;
@@ -233,9 +233,20 @@ pub fn load_detector(config: &config::SiemConfig) -> Result<Detector, SiemStartE
     Ok(detector)
 }
 
-/// Starts the SIEM task, retention, listeners, tailed files and webhooks; the handles are the
-/// server's background tasks.
-pub async fn start(state: &Arc<AppState>) -> Result<Vec<JoinHandle<()>>, SiemStartError> {
+/// The SIEM's running tasks.
+#[derive(Debug)]
+pub struct SiemTasks {
+    /// The SIEM task: on `stop` it stores what it holds and ends, so the server waits for it.
+    pub pipeline: Option<JoinHandle<()>>,
+    /// Retention, listeners, tailed files and webhooks, aborted at shutdown.
+    pub background: Vec<JoinHandle<()>>,
+}
+
+/// Starts the SIEM task, retention, listeners, tailed files and webhooks.
+pub async fn start(
+    state: &Arc<AppState>,
+    stop: watch::Receiver<bool>,
+) -> Result<SiemTasks, SiemStartError> {
     let config = &state.config.siem;
     let detector = load_detector(config)?;
     let mut tasks = Vec::new();
@@ -247,10 +258,10 @@ pub async fn start(state: &Arc<AppState>) -> Result<Vec<JoinHandle<()>>, SiemSta
         tasks.push(tokio::spawn(sender.run(state.siem.subscribe_alerts())));
     }
 
-    if let Some(ingest) = state.siem.take_receiver() {
+    let pipeline = state.siem.take_receiver().map(|ingest| {
         let pipeline = Pipeline::new(state.clone(), detector);
-        tasks.push(tokio::spawn(pipeline.run(state.events.subscribe(), ingest)));
-    }
+        tokio::spawn(pipeline.run(state.events.subscribe(), ingest, stop))
+    });
     tasks.push(tokio::spawn(run_retention(state.clone())));
 
     tasks.extend(listen::start(state, state.siem.sender()).await?);
@@ -261,7 +272,10 @@ pub async fn start(state: &Arc<AppState>) -> Result<Vec<JoinHandle<()>>, SiemSta
             state.siem.sender(),
         )));
     }
-    Ok(tasks)
+    Ok(SiemTasks {
+        pipeline,
+        background: tasks,
+    })
 }
 
 /// The stored form of an event.
@@ -361,6 +375,7 @@ impl Pipeline {
         mut self,
         mut emitted: broadcast::Receiver<Arc<SecurityEvent>>,
         mut ingest: mpsc::Receiver<Vec<SecurityEvent>>,
+        mut stop: watch::Receiver<bool>,
     ) {
         let mut flush = tokio::time::interval(FLUSH_INTERVAL);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -386,6 +401,19 @@ impl Pipeline {
                     None => ingest_open = false,
                 },
                 _ = flush.tick() => self.flush().await,
+                changed = stop.changed() => {
+                    let stopping = changed.is_err() || *stop.borrow_and_update();
+                    if !stopping {
+                        continue;
+                    }
+                    // Shutting down: what was accepted is stored before the store closes.
+                    while let Ok(batch) = ingest.try_recv() {
+                        for event in batch {
+                            self.handle(event, "ingested");
+                        }
+                    }
+                    break;
+                }
             }
             if self.pending.len() >= FLUSH_EVENTS {
                 self.flush().await;
