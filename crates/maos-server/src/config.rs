@@ -24,6 +24,7 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub identity: IdentityConfig,
     pub gateway: crate::gateway::config::GatewayConfig,
+    pub siem: crate::siem::config::SiemConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -378,6 +379,10 @@ const ENV_KEYS: &[(&str, &str, EnvKind)] = &[
     ("keys", "rotation_check_seconds", EnvKind::Integer),
     ("secrets", "key", EnvKind::Text),
     ("secrets", "rewrap_chunk", EnvKind::Integer),
+    ("siem", "rules_dir", EnvKind::Text),
+    ("siem", "retention_days", EnvKind::Integer),
+    ("siem", "suppression_seconds", EnvKind::Integer),
+    ("siem", "max_batch", EnvKind::Integer),
 ];
 
 #[derive(Clone, Copy)]
@@ -501,6 +506,7 @@ impl Config {
             .map_err(|e| format!("identity.certificate_rules: {e}"))?;
         crate::federation::validate_issuers(&self.identity.issuers)?;
         self.gateway.validate()?;
+        self.siem.validate()?;
         Ok(())
     }
 

@@ -25,6 +25,7 @@ pub mod mtls;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod siem;
 pub mod state;
 pub mod tls;
 

@@ -166,6 +166,9 @@ impl Modify for BearerAuth {
         identity::openid_configuration, identity::list_signing_keys,
         identity::rotate_signing_key,
         crate::gateway::admin::list, crate::gateway::admin::add, crate::gateway::admin::remove,
+        crate::routes::siem::ingest_events, crate::routes::siem::search_events,
+        crate::routes::siem::export_events, crate::routes::siem::list_alerts,
+        crate::routes::siem::get_alert, crate::routes::siem::acknowledge_alert,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,

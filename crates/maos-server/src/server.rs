@@ -165,6 +165,11 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
     };
 
     let gateway = crate::gateway::start(&state, signal.clone()).await?;
+    let siem = crate::siem::start(&state, signal.clone())
+        .await
+        .context("cannot start the SIEM")?;
+    tasks.extend(siem.pipeline);
+    background.extend(siem.background);
     tasks.extend(gateway.tasks);
 
     state.set_ready(true);

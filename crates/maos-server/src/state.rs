@@ -55,6 +55,8 @@ pub struct AppState {
     pub federation: Arc<crate::federation::Federation>,
     /// The gateway's dynamic blocklist, refreshed from the store on change.
     pub blocklist: ArcSwap<maos_gateway::firewall::Blocklist>,
+    /// The SIEM's ingestion queue and alerts (see [`crate::siem`]).
+    pub siem: crate::siem::SiemHub,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -113,6 +115,7 @@ impl AppState {
             events.clone(),
         )));
         let authenticator: Arc<dyn Authenticator> = Arc::new(chain);
+        let siem = crate::siem::SiemHub::new(config.siem.queue);
         Ok(AppState {
             system_roles,
             config,
@@ -131,6 +134,7 @@ impl AppState {
             keys: std::sync::OnceLock::new(),
             federation,
             blocklist: ArcSwap::from_pointee(maos_gateway::firewall::Blocklist::default()),
+            siem,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),

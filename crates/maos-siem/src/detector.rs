@@ -71,10 +71,10 @@ pub struct RuleHit {
 /// Sigma rules compiled for evaluation.
 pub struct Detector {
     engine: CorrelationEngine,
-    /// Detection rules referenced by a correlation without `generate: true`: building
-    /// blocks whose own matches are not reported (by rule id).
+    /// Detection rules and correlations referenced by a correlation without
+    /// `generate: true`: building blocks whose own matches are not reported (by rule id).
     quiet: std::collections::HashSet<String>,
-    /// (id, name) of every detection rule added.
+    /// (id, name) of every detection rule and correlation added.
     identities: Vec<(String, Option<String>)>,
     rules: usize,
     correlations: usize,
@@ -162,6 +162,10 @@ impl Detector {
                     });
                 } else {
                     self.correlations += 1;
+                    // A correlation may build on another (credential stuffing on a failure
+                    // burst): the inner one is then quiet like a detection building block.
+                    let id = corr.id.clone().unwrap_or_else(|| corr.title.clone());
+                    self.identities.push((id, corr.name.clone()));
                     if !corr.generate {
                         self.quiet_rules(&corr.rules);
                     }
@@ -193,8 +197,9 @@ impl Detector {
         errors
     }
 
-    // rsigma 0.23 withholds the matches of correlation-only rules only when the correlation
-    // names them by id; this covers references by name too.
+    // rsigma 0.23 withholds the matches of correlation-only detection rules only when the
+    // correlation names them by id, and reports chained correlations; this covers references
+    // by name and correlations referenced by others too.
     fn quiet_rules(&mut self, refs: &[String]) {
         for (id, name) in &self.identities {
             if refs.iter().any(|r| r == id || Some(r) == name.as_ref()) {
@@ -204,11 +209,9 @@ impl Detector {
     }
 
     fn keep(&self, hit: &RuleHit) -> bool {
-        hit.kind != HitKind::Detection
-            || hit
-                .rule_id
-                .as_ref()
-                .is_none_or(|id| !self.quiet.contains(id))
+        hit.rule_id
+            .as_ref()
+            .is_none_or(|id| !self.quiet.contains(id))
     }
 
     /// Whether a detection or correlation rule with this id or name is loaded.

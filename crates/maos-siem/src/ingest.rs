@@ -101,6 +101,13 @@ impl LineDecoder {
         }
     }
 
+    /// Moves the reference time that completes RFC 3164 stamps (a long-running collector calls
+    /// this as time passes).
+    pub fn set_now(&mut self, now: Timestamp) {
+        self.time.now = now;
+        self.sshd.set_now(now);
+    }
+
     /// Decode one line. `Ok(None)` for blank lines and lines that report nothing (sshd
     /// helper lines, for example).
     pub fn decode(&mut self, line: &str) -> Result<Option<Decoded>, DecodeError> {

@@ -4,11 +4,13 @@
 //! Pure: no network, no storage. Reading rule files and the offline scanner's input is the
 //! only file access.
 
+pub mod alert;
 pub mod correlate;
 pub mod detector;
 pub mod parse;
 pub mod rules;
 
+pub use alert::{Alert, AlertStatus};
 pub use correlate::{Correlator, correlation_id_for};
 pub use detector::{Detector, DetectorConfig, HitKind, RuleHit};
 pub use rules::{RuleDirError, RuleFiles, RuleLoadError};

@@ -243,3 +243,16 @@ fn building_blocks_alone_raise_nothing() {
     let hits = d.process(&s.event(T::AuthenticationFailure, "192.0.2.1", "x", None));
     assert!(hits.is_empty(), "{hits:?}");
 }
+
+/// The failure burst (the first step of credential stuffing) is a correlation another
+/// correlation builds on: it alerted on its own as soon as five failures came from one address.
+#[test]
+fn a_failure_burst_alone_raises_nothing() {
+    let mut d = detector();
+    let mut s = Stream::new();
+    for i in 0..9 {
+        let user = format!("u{}", i % 2);
+        let hits = d.process(&s.event(T::AuthenticationFailure, "192.0.2.1", &user, None));
+        assert!(hits.is_empty(), "failure {}: {hits:?}", i + 1);
+    }
+}

@@ -24,6 +24,7 @@ mod keys;
 mod policy;
 mod resources;
 mod secrets;
+mod siem;
 pub mod testing;
 mod tokens;
 
@@ -48,6 +49,9 @@ pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
 pub use secrets::{RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets};
+pub use siem::{
+    AlertQuery, AlertRow, EventQuery, EventRow, SiemAlerts, SiemEvents, StoredAlert, StoredEvent,
+};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
 
 /// How many changes a slow subscriber may fall behind before it is told to resynchronise.
@@ -276,6 +280,16 @@ impl Store {
         Blocklist::new(self)
     }
 
+    /// The SIEM's security events.
+    pub fn siem_events(&self) -> SiemEvents<'_> {
+        SiemEvents::new(self)
+    }
+
+    /// The SIEM's alerts.
+    pub fn siem_alerts(&self) -> SiemAlerts<'_> {
+        SiemAlerts::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -325,6 +339,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 "gateway blocklist",
                 include_str!("../migrations/sqlite/0006_gateway_blocklist.sql"),
             ),
+            (
+                7,
+                "siem",
+                include_str!("../migrations/sqlite/0007_siem.sql"),
+            ),
         ],
         BackendKind::Postgres => &[
             (
@@ -351,6 +370,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 6,
                 "gateway blocklist",
                 include_str!("../migrations/postgres/0006_gateway_blocklist.sql"),
+            ),
+            (
+                7,
+                "siem",
+                include_str!("../migrations/postgres/0007_siem.sql"),
             ),
         ],
     };

@@ -8,6 +8,7 @@ pub mod identity;
 pub mod keys;
 pub mod ops;
 pub mod secrets;
+pub mod siem;
 
 use std::sync::Arc;
 
@@ -191,6 +192,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/blocklist/{*network}",
             axum::routing::delete(crate::gateway::admin::remove),
         )
+        .route(
+            "/v1/events",
+            get(siem::search_events).post(siem::ingest_events),
+        )
+        .route("/v1/events/export", get(siem::export_events))
+        .route("/v1/alerts", get(siem::list_alerts))
+        .route("/v1/alerts/{id}", get(siem::get_alert))
+        .route("/v1/alerts/{id}/acknowledge", post(siem::acknowledge_alert))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_first,
