@@ -23,6 +23,7 @@ mod identity;
 mod keys;
 mod policy;
 mod resources;
+mod responses;
 mod secrets;
 pub mod testing;
 mod tokens;
@@ -47,6 +48,7 @@ pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
 pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
+pub use responses::{ResponseActionRow, ResponseActions};
 pub use secrets::{RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets};
 pub use tokens::{ApiToken, ApiTokens, NewApiToken, hash_token};
 
@@ -276,6 +278,11 @@ impl Store {
         Blocklist::new(self)
     }
 
+    /// Automated response actions, active and past.
+    pub fn response_actions(&self) -> ResponseActions<'_> {
+        ResponseActions::new(self)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         // The listener holds a pooled connection until it stops.
@@ -325,6 +332,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 "gateway blocklist",
                 include_str!("../migrations/sqlite/0006_gateway_blocklist.sql"),
             ),
+            (
+                7,
+                "response",
+                include_str!("../migrations/sqlite/0007_response.sql"),
+            ),
         ],
         BackendKind::Postgres => &[
             (
@@ -351,6 +363,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 6,
                 "gateway blocklist",
                 include_str!("../migrations/postgres/0006_gateway_blocklist.sql"),
+            ),
+            (
+                7,
+                "response",
+                include_str!("../migrations/postgres/0007_response.sql"),
             ),
         ],
     };
