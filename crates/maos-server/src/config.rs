@@ -24,6 +24,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
     pub identity: IdentityConfig,
     pub gateway: crate::gateway::config::GatewayConfig,
+    /// Automated response: action limits and playbooks (docs/response.md).
+    pub response: crate::response::ResponseConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -501,6 +503,7 @@ impl Config {
             .map_err(|e| format!("identity.certificate_rules: {e}"))?;
         crate::federation::validate_issuers(&self.identity.issuers)?;
         self.gateway.validate()?;
+        self.response.validate()?;
         Ok(())
     }
 

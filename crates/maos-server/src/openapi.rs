@@ -166,6 +166,8 @@ impl Modify for BearerAuth {
         identity::openid_configuration, identity::list_signing_keys,
         identity::rotate_signing_key,
         crate::gateway::admin::list, crate::gateway::admin::add, crate::gateway::admin::remove,
+        crate::response::routes::list, crate::response::routes::get,
+        crate::response::routes::create, crate::response::routes::undo,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,

@@ -86,11 +86,13 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .context("cannot start the key service")?;
     let _ = state.keys.set(keys.clone());
+    state.responder.attach(&state);
 
     let mut background = vec![tokio::spawn(follow_changes(state.clone(), changes))];
     background.push(tokio::spawn(crate::identity::run_maintenance(
         state.clone(),
     )));
+    background.push(tokio::spawn(crate::response::run_expiry(state.clone())));
     background.push(tokio::spawn(keys.clone().rewrap_worker()));
     background.push(tokio::spawn(keys.lifecycle_worker(Duration::from_secs(
         config.keys.rotation_check_seconds,

@@ -191,6 +191,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/blocklist/{*network}",
             axum::routing::delete(crate::gateway::admin::remove),
         )
+        .route(
+            "/v1/response/actions",
+            get(crate::response::routes::list).post(crate::response::routes::create),
+        )
+        .route(
+            "/v1/response/actions/{id}",
+            get(crate::response::routes::get).delete(crate::response::routes::undo),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_first,
