@@ -535,7 +535,7 @@ impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responder")
             .field("playbooks", &self.config.playbooks.len())
-            .field("registry", &self.registry.load())
+            .field("registry", &*self.registry.load())
             .finish_non_exhaustive()
     }
 }
