@@ -8,9 +8,6 @@ use sqlx::Row;
 
 use crate::{Change, Store, StoreError, with_pool, write_tx};
 
-/// The state of a row that is in force.
-pub const ACTIVE: &str = "active";
-
 /// One stored response action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseActionRow {

@@ -689,7 +689,7 @@ impl Listener {
             resource = ?facts.resource,
             method = %facts.method,
             target,
-            headers = %Value::Object(headers),
+            headers = %serde_json::Value::Object(headers),
             body_bytes,
             "gateway.request.monitored"
         );

@@ -966,17 +966,25 @@ impl Responder {
             .into_iter()
             .filter(|row| row.expires_at <= now)
             .collect();
+        // One action that cannot be ended does not hold up the others; the task retries it
+        // after a pause.
         let mut ended = 0;
+        let mut failure = None;
         for row in due {
-            if self
-                .end(&state, row, ActionState::Expired, None)
-                .await?
-                .is_some()
-            {
-                ended += 1;
+            let id = row.id.clone();
+            match self.end(&state, row, ActionState::Expired, None).await {
+                Ok(Some(_)) => ended += 1,
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(response.id = %id, error = %error.message, "response.expiry_failed");
+                    failure = Some(error);
+                }
             }
         }
-        Ok(ended)
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(ended),
+        }
     }
 
     /// The action records, newest first.
@@ -1106,8 +1114,7 @@ pub async fn run_expiry(state: Arc<AppState>) {
             () = tokio::time::sleep(wait) => {}
             () = responder.wake.notified() => continue,
         }
-        if let Err(error) = responder.expire_due().await {
-            tracing::error!(error = %error.message, "response.expiry_failed");
+        if responder.expire_due().await.is_err() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
