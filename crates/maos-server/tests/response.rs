@@ -34,13 +34,12 @@ async fn start_upstream() -> SocketAddr {
                 return;
             };
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |_: hyper::Request<hyper::body::Incoming>| async {
+                let service =
+                    hyper::service::service_fn(|_: hyper::Request<hyper::body::Incoming>| async {
                         Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
                             Bytes::from_static(b"ok"),
                         )))
-                    },
-                );
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -314,7 +313,10 @@ async fn block_ip_refuses_the_client_at_the_gateway_until_undone() {
     assert_eq!(record["target"], "203.0.113.9/32");
     assert_eq!(record["state"], "active");
     assert_eq!(record["repeat"], 1);
-    assert!(record["enforcement_latency_ms"].as_f64().unwrap() < 100.0, "{record}");
+    assert!(
+        record["enforcement_latency_ms"].as_f64().unwrap() < 100.0,
+        "{record}"
+    );
     assert_eq!(setup.fetch_as("203.0.113.9").await, 403);
     assert_eq!(setup.fetch_as("203.0.113.10").await, 200);
     // The gateway's blocklist API shows it, written by this action.
@@ -541,15 +543,27 @@ async fn a_disabled_user_is_enabled_again_when_the_action_expires() {
 #[tokio::test]
 async fn a_quarantined_resource_is_denied_whatever_the_policies_say() {
     let setup = Setup::start().await;
-    assert_eq!(setup.decision("user:bob", "document:plans").await["decision"], true);
+    assert_eq!(
+        setup.decision("user:bob", "document:plans").await["decision"],
+        true
+    );
 
     let answer = setup
         .applied(json!({"action": "quarantine_resource", "target": "document:plans"}))
         .await;
     let denied = setup.decision("user:bob", "document:plans").await;
     assert_eq!(denied["decision"], false);
-    assert!(denied["reasons"][0].as_str().unwrap().contains("quarantined"), "{denied}");
-    assert_eq!(setup.decision("user:bob", "document:other").await["decision"], true);
+    assert!(
+        denied["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("quarantined"),
+        "{denied}"
+    );
+    assert_eq!(
+        setup.decision("user:bob", "document:other").await["decision"],
+        true
+    );
     // The gateway decides through the same engine.
     let addr = setup.server.server.as_ref().unwrap().gateway_addrs[0];
     let through_gateway = setup
@@ -564,7 +578,10 @@ async fn a_quarantined_resource_is_denied_whatever_the_policies_say() {
 
     let (status, _) = setup.undo(&id_of(&answer)).await;
     assert_eq!(status, 200);
-    assert_eq!(setup.decision("user:bob", "document:plans").await["decision"], true);
+    assert_eq!(
+        setup.decision("user:bob", "document:plans").await["decision"],
+        true
+    );
     setup.stop().await;
 }
 
@@ -586,7 +603,13 @@ async fn rotation_replaces_api_keys_and_rotates_service_keys() {
     assert_eq!(setup.credential_status(&new).await, 403);
     // The record names the keys, never their secrets.
     let record = setup.record(&id_of(&answer)).await;
-    assert_eq!(record["effect"]["revoked_api_keys"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        record["effect"]["revoked_api_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(!record.to_string().contains(&new[22..]));
     // Rotating again within the window is the same action.
     let (_, again) = setup
@@ -639,7 +662,10 @@ async fn increased_monitoring_marks_decisions_and_gateway_requests() {
         .await;
     let decision = setup.decision("user:bob", "document:a").await;
     assert_eq!(decision["obligations"][0]["id"], "monitor", "{decision}");
-    assert_eq!(decision["obligations"][0]["params"]["targets"][0], "user:bob");
+    assert_eq!(
+        decision["obligations"][0]["params"]["targets"][0],
+        "user:bob"
+    );
     assert!(
         setup.decision("user:alice", "document:a").await["obligations"]
             .as_array()
@@ -665,7 +691,12 @@ async fn increased_monitoring_marks_decisions_and_gateway_requests() {
     .unwrap();
     assert_eq!(event.source_ip, Some("203.0.113.60".parse().unwrap()));
     let headers = &event.details["http.request.headers"];
-    assert!(headers["authorization"].as_str().unwrap().starts_with("[redacted"));
+    assert!(
+        headers["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("[redacted")
+    );
     assert_eq!(headers["host"], "app.test");
 
     // It runs out.
@@ -709,7 +740,10 @@ async fn playbooks_run_the_actions_of_matching_triggers() {
         .await;
     let statuses: Vec<_> = outcomes.iter().map(|o| (o.action, o.status)).collect();
     assert_eq!(outcomes.len(), 2, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| o.status == OutcomeStatus::Applied), "{statuses:?}");
+    assert!(
+        outcomes.iter().all(|o| o.status == OutcomeStatus::Applied),
+        "{statuses:?}"
+    );
     let block = outcomes[0].record.as_ref().unwrap();
     assert_eq!(block.target, "203.0.113.99/32");
     assert_eq!(block.playbook.as_deref(), Some("block brute force"));
@@ -724,7 +758,11 @@ async fn playbooks_run_the_actions_of_matching_triggers() {
     let again = responder
         .handle(&trigger("maos-brute-force-source", Severity::High, &[]))
         .await;
-    assert!(again.iter().all(|o| o.status == OutcomeStatus::AlreadyActive));
+    assert!(
+        again
+            .iter()
+            .all(|o| o.status == OutcomeStatus::AlreadyActive)
+    );
 
     // A critical hit matches the dry-run playbook: reported, nothing changed.
     setup
@@ -743,7 +781,10 @@ async fn playbooks_run_the_actions_of_matching_triggers() {
         .handle(&trigger("exfil", Severity::Low, &["attack.exfiltration"]))
         .await;
     assert_eq!(quarantine[0].status, OutcomeStatus::Applied);
-    assert_eq!(setup.decision("user:alice", "document:leak").await["decision"], false);
+    assert_eq!(
+        setup.decision("user:alice", "document:leak").await["decision"],
+        false
+    );
 
     // A trigger without the field an action needs skips that action.
     let bare = Trigger {
@@ -782,12 +823,30 @@ async fn bad_requests_are_refused_with_an_error_body() {
     let setup = Setup::start().await;
     for (body, code) in [
         (json!({"action": "nuke", "target": "x"}), "invalid_action"),
-        (json!({"action": "block_ip", "target": "not-an-ip"}), "invalid_target"),
-        (json!({"action": "block_ip", "target": "0.0.0.0/0"}), "invalid_target"),
-        (json!({"action": "disable_user", "target": "document:x"}), "invalid_target"),
-        (json!({"action": "block_ip", "target": "192.0.2.1", "duration": "soon"}), "invalid_duration"),
-        (json!({"action": "block_ip", "target": "192.0.2.1", "duration": "400d"}), "invalid_duration"),
-        (json!({"action": "block_ip", "target": "192.0.2.1", "duration": 0}), "invalid_duration"),
+        (
+            json!({"action": "block_ip", "target": "not-an-ip"}),
+            "invalid_target",
+        ),
+        (
+            json!({"action": "block_ip", "target": "0.0.0.0/0"}),
+            "invalid_target",
+        ),
+        (
+            json!({"action": "disable_user", "target": "document:x"}),
+            "invalid_target",
+        ),
+        (
+            json!({"action": "block_ip", "target": "192.0.2.1", "duration": "soon"}),
+            "invalid_duration",
+        ),
+        (
+            json!({"action": "block_ip", "target": "192.0.2.1", "duration": "400d"}),
+            "invalid_duration",
+        ),
+        (
+            json!({"action": "block_ip", "target": "192.0.2.1", "duration": 0}),
+            "invalid_duration",
+        ),
     ] {
         let (status, answer) = setup.act(body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");

@@ -132,7 +132,10 @@ async fn only_the_first_writer_ends_an_action(store: Store) {
     undone.state = "undone".into();
     assert!(!actions.update(&undone, "active").await.unwrap());
     let stored = actions.get("b1").await.unwrap().unwrap();
-    assert_eq!((stored.state.as_str(), stored.ended_at), ("expired", Some(1010)));
+    assert_eq!(
+        (stored.state.as_str(), stored.ended_at),
+        ("expired", Some(1010))
+    );
     // Once ended, the target is free for a new action.
     actions
         .insert(&row("b2", "198.51.100.0/24", "active", 2000))
@@ -142,14 +145,18 @@ async fn only_the_first_writer_ends_an_action(store: Store) {
 
 async fn history_counts_and_pages(store: Store) {
     let actions = store.response_actions();
-    for (i, state) in ["expired", "undone", "expired", "active"].iter().enumerate() {
+    for (i, state) in ["expired", "undone", "expired", "active"]
+        .iter()
+        .enumerate()
+    {
         let at = 100 * i64::try_from(i).unwrap();
         actions
             .insert(&row(&format!("c{i}"), "203.0.113.5/32", state, at))
             .await
             .unwrap();
     }
-    let counted = |since| actions.count_since("block_ip", "203.0.113.5/32", since, &["active", "expired"]);
+    let counted =
+        |since| actions.count_since("block_ip", "203.0.113.5/32", since, &["active", "expired"]);
     assert_eq!(counted(0).await.unwrap(), 3);
     assert_eq!(counted(150).await.unwrap(), 2);
     assert_eq!(

@@ -679,7 +679,10 @@ impl Listener {
         details.insert("url.path".into(), json!(facts.path));
         details.insert("url.original".into(), json!(target));
         details.insert("http.version".into(), json!(format!("{:?}", parts.version)));
-        details.insert("http.request.headers".into(), Value::Object(headers.clone()));
+        details.insert(
+            "http.request.headers".into(),
+            Value::Object(headers.clone()),
+        );
         details.insert("http.request.body.bytes".into(), json!(body_bytes));
         details.insert("monitoring".into(), Value::Object(params.clone()));
         tracing::info!(

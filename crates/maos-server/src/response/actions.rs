@@ -75,7 +75,9 @@ pub(super) async fn plan(
             if id.to_string() == state.config.admin.principal {
                 return Err(ApiError::unprocessable(
                     "admin_lockout",
-                    format!("`{id}` is the configured admin principal and is never disabled by a response"),
+                    format!(
+                        "`{id}` is the configured admin principal and is never disabled by a response"
+                    ),
                 ));
             }
             let principal = principal_of(state, id)?;
@@ -114,7 +116,11 @@ pub(super) async fn plan(
         (action, target) => {
             return Err(ApiError::bad_request(
                 "invalid_target",
-                format!("`{}` does not apply to `{}`", action.as_str(), target.canonical()),
+                format!(
+                    "`{}` does not apply to `{}`",
+                    action.as_str(),
+                    target.canonical()
+                ),
             ));
         }
     }
@@ -205,7 +211,13 @@ async fn block(
         .origin
         .rule_title
         .clone()
-        .or_else(|| request.origin.caller.as_ref().map(|c| format!("asked by {c}")))
+        .or_else(|| {
+            request
+                .origin
+                .caller
+                .as_ref()
+                .map(|c| format!("asked by {c}"))
+        })
         .unwrap_or_else(|| "automated response".into());
     let reason = format!("response {}: {why}", record.id);
     blocklist
@@ -319,7 +331,9 @@ async fn rotate_principal(
         .await
         .map_err(identity_error)?;
     let families = revoke_refresh(state, id).await?;
-    record.effect.insert("revoked_api_keys".into(), json!(revoked));
+    record
+        .effect
+        .insert("revoked_api_keys".into(), json!(revoked));
     record.effect.insert("new_api_keys".into(), json!(issued));
     record
         .effect
@@ -329,7 +343,10 @@ async fn rotate_principal(
 
 /// Undoes what [`apply`] did, where it can be undone.
 pub(super) async fn undo(state: &AppState, record: &ActionRecord) -> Result<(), ApiError> {
-    match (record.action, super::Target::parse(record.action, &record.target)?) {
+    match (
+        record.action,
+        super::Target::parse(record.action, &record.target)?,
+    ) {
         (ActionKind::BlockIp, Target::Network(net)) => {
             if record.effect.get("installed") != Some(&json!(true)) {
                 return Ok(());

@@ -122,7 +122,10 @@ pub enum Target {
     Network(IpNet),
     Principal(PrincipalId),
     /// `type:id`.
-    Resource { kind: String, id: String },
+    Resource {
+        kind: String,
+        id: String,
+    },
     /// A key of the key service.
     Key(String),
 }
@@ -147,16 +150,12 @@ impl Target {
     pub fn parse(action: ActionKind, text: &str) -> Result<Target, ApiError> {
         let text = text.trim();
         if text.is_empty() || text.len() > MAX_TARGET {
-            return Err(bad_target(format!(
-                "a target is 1 to {MAX_TARGET} bytes"
-            )));
+            return Err(bad_target(format!("a target is 1 to {MAX_TARGET} bytes")));
         }
         match action {
             ActionKind::BlockIp => parse_network(text),
             ActionKind::DisableUser => parse_principal(text),
-            ActionKind::QuarantineResource => {
-                parse_resource(strip_resource_prefix(text))
-            }
+            ActionKind::QuarantineResource => parse_resource(strip_resource_prefix(text)),
             ActionKind::RotateCredentials => match text.strip_prefix("key:") {
                 Some(name) if !name.is_empty() => Ok(Target::Key(name.to_owned())),
                 Some(_) => Err(bad_target("`key:` names no key".into())),
@@ -593,7 +592,9 @@ impl Responder {
         let until = match target {
             Target::Network(net) => registry.networks.lookup(net.network()).map(|(_, u)| *u),
             Target::Principal(id) => registry.principals.get(&id.to_string()).copied(),
-            Target::Resource { kind, id } => registry.resources.get(&format!("{kind}:{id}")).copied(),
+            Target::Resource { kind, id } => {
+                registry.resources.get(&format!("{kind}:{id}")).copied()
+            }
             Target::Key(_) => None,
         };
         if until.is_some_and(|u| u > now) {
@@ -725,7 +726,7 @@ impl Responder {
         // The same action in force answers for itself: one effect, however often asked.
         if let Some(row) = actions.active_for(kind.as_str(), &target).await? {
             if row.expires_at > now_millis() {
-                return Ok(already_active(kind, &row)?);
+                return already_active(kind, &row);
             }
             self.end(&state, row, ActionState::Expired, None).await?;
         }
@@ -767,7 +768,7 @@ impl Responder {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
                 if let Some(row) = actions.active_for(kind.as_str(), &target).await? {
-                    return Ok(already_active(kind, &row)?);
+                    return already_active(kind, &row);
                 }
                 return Err(ApiError::conflict(format!(
                     "`{}` on `{target}` changed concurrently; retry",
@@ -778,12 +779,19 @@ impl Responder {
         }
 
         // Recorded before it takes effect: an action that cannot be audited is not taken.
-        let draft = self.draft(&record, kind.audit_action(), &request.origin, Outcome::Success)?;
+        let draft = self.draft(
+            &record,
+            kind.audit_action(),
+            &request.origin,
+            Outcome::Success,
+        )?;
         if let Err(error) = state.audit(draft).await {
             record.state = ActionState::Failed;
             record.ended_at = Some(now_millis());
             record.end_reason = Some("the audit log is unavailable".into());
-            let _ = actions.update(&record.to_row()?, ActionState::Active.as_str()).await;
+            let _ = actions
+                .update(&record.to_row()?, ActionState::Active.as_str())
+                .await;
             return Err(error);
         }
         metrics::counter!("maos_response_actions_total", "action" => kind.as_str(),
@@ -801,7 +809,9 @@ impl Responder {
                 record.state = ActionState::Failed;
                 record.ended_at = Some(now_millis());
                 record.end_reason = Some(error.message.clone());
-                let _ = actions.update(&record.to_row()?, ActionState::Active.as_str()).await;
+                let _ = actions
+                    .update(&record.to_row()?, ActionState::Active.as_str())
+                    .await;
                 let failed = self.draft(
                     &record,
                     kind.audit_action(),
@@ -883,7 +893,9 @@ impl Responder {
             .response_actions()
             .get(id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("response action `{}` not found", quoted(id))))?;
+            .ok_or_else(|| {
+                ApiError::not_found(format!("response action `{}` not found", quoted(id)))
+            })?;
         if row.state != ActionState::Active.as_str() {
             return Err(ApiError::conflict(format!(
                 "response action `{id}` is {}, not active",
@@ -1066,7 +1078,12 @@ fn latency_seconds(started: Timestamp) -> f64 {
 fn step_target(step: &PlaybookAction, trigger: &Trigger) -> Result<Target, String> {
     let missing = |what: &str| format!("the trigger names no {what}");
     let ip = || trigger.source_ip.ok_or_else(|| missing("source address"));
-    let principal = || trigger.principal.clone().ok_or_else(|| missing("principal"));
+    let principal = || {
+        trigger
+            .principal
+            .clone()
+            .ok_or_else(|| missing("principal"))
+    };
     let resource = || trigger.resource.clone().ok_or_else(|| missing("resource"));
     let kind = step.action;
     let parse = |text: &str| Target::parse(kind, text).map_err(|e| e.message);
@@ -1076,9 +1093,7 @@ fn step_target(step: &PlaybookAction, trigger: &Trigger) -> Result<Target, Strin
         (ActionKind::QuarantineResource, _) => parse(&resource()?),
         (ActionKind::RotateCredentials, Some(key)) if key.starts_with("key:") => parse(key),
         (ActionKind::RotateCredentials, _) => parse(&principal()?),
-        (ActionKind::IncreaseMonitoring, Some("source_ip")) => {
-            parse(&format!("ip:{}", ip()?))
-        }
+        (ActionKind::IncreaseMonitoring, Some("source_ip")) => parse(&format!("ip:{}", ip()?)),
         (ActionKind::IncreaseMonitoring, Some("principal")) => {
             parse(&format!("principal:{}", principal()?))
         }

@@ -76,7 +76,7 @@ pub struct PlaybookAction {
 impl Playbook {
     /// Whether the trigger meets every criterion the playbook sets.
     pub fn matches(&self, trigger: &Trigger) -> bool {
-        let rule = self.rules.is_empty() || self.rules.iter().any(|r| *r == trigger.rule_id);
+        let rule = self.rules.is_empty() || self.rules.contains(&trigger.rule_id);
         let severity = self.min_severity.is_none_or(|min| trigger.severity >= min);
         let tags = self.tags.is_empty() || self.tags.iter().any(|t| trigger.tags.contains(t));
         rule && severity && tags
@@ -95,7 +95,9 @@ impl ResponseConfig {
             );
         }
         if self.max_ban.0.is_zero() || self.max_ban.0 > max {
-            return Err("response.max_ban must be positive and at most response.max_duration".into());
+            return Err(
+                "response.max_ban must be positive and at most response.max_duration".into(),
+            );
         }
         let mut names = std::collections::HashSet::new();
         for playbook in &self.playbooks {
@@ -106,7 +108,9 @@ impl ResponseConfig {
             if !names.insert(name.as_str()) {
                 return Err(format!("response.playbooks: `{name}` is defined twice"));
             }
-            if playbook.rules.is_empty() && playbook.min_severity.is_none() && playbook.tags.is_empty()
+            if playbook.rules.is_empty()
+                && playbook.min_severity.is_none()
+                && playbook.tags.is_empty()
             {
                 return Err(format!(
                     "response.playbooks `{name}`: give `rules`, `min_severity` or `tags` \
@@ -182,12 +186,12 @@ impl TryFrom<DurationText> for HumanDuration {
 impl From<HumanDuration> for String {
     fn from(value: HumanDuration) -> String {
         let millis = value.0.as_millis();
-        if millis % 1000 != 0 {
+        if !millis.is_multiple_of(1000) {
             return format!("{millis}ms");
         }
         let seconds = value.0.as_secs();
         for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if seconds >= size && seconds % size == 0 {
+            if seconds >= size && seconds.is_multiple_of(size) {
                 return format!("{}{unit}", seconds / size);
             }
         }
@@ -240,7 +244,10 @@ mod tests {
         }
         assert_eq!(String::from(HumanDuration(Duration::from_secs(900))), "15m");
         assert_eq!(String::from(HumanDuration(Duration::from_secs(90))), "90s");
-        assert_eq!(String::from(HumanDuration(Duration::from_millis(1500))), "1500ms");
+        assert_eq!(
+            String::from(HumanDuration(Duration::from_millis(1500))),
+            "1500ms"
+        );
     }
 
     fn config(text: &str) -> Result<ResponseConfig, String> {
@@ -264,7 +271,8 @@ target = "key:payments"
 "#,
         );
         assert!(ok.is_ok(), "{ok:?}");
-        let everything = config("[[playbooks]]\nname = \"x\"\n[[playbooks.actions]]\naction = \"block_ip\"\n");
+        let everything =
+            config("[[playbooks]]\nname = \"x\"\n[[playbooks.actions]]\naction = \"block_ip\"\n");
         assert!(everything.unwrap_err().contains("every alert"));
         let bad_target = config(
             "[[playbooks]]\nname = \"x\"\nmin_severity = \"high\"\n[[playbooks.actions]]\n\

@@ -10,7 +10,7 @@ use maos_core::event::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ActionKind, ActionRequest, OutcomeStatus, Origin, Target, parse_duration_value};
+use super::{ActionKind, ActionRequest, Origin, OutcomeStatus, Target, parse_duration_value};
 use crate::audited::request_id;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -93,11 +93,12 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), RESPONSE, "read")?;
-    let record = state
-        .responder
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("response action `{}` not found", super::quoted(&id))))?;
+    let record = state.responder.get(&id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "response action `{}` not found",
+            super::quoted(&id)
+        ))
+    })?;
     Ok(Json(json!(record)))
 }
 

@@ -21,9 +21,18 @@ fn target(action: ActionKind, text: &str) -> String {
 #[test]
 fn targets_have_one_canonical_form() {
     assert_eq!(target(ActionKind::BlockIp, "203.0.113.7"), "203.0.113.7/32");
-    assert_eq!(target(ActionKind::BlockIp, "::ffff:203.0.113.7"), "203.0.113.7/32");
-    assert_eq!(target(ActionKind::BlockIp, "2001:db8:1:2::7"), "2001:db8:1:2::/64");
-    assert_eq!(target(ActionKind::BlockIp, "198.51.100.9/24"), "198.51.100.0/24");
+    assert_eq!(
+        target(ActionKind::BlockIp, "::ffff:203.0.113.7"),
+        "203.0.113.7/32"
+    );
+    assert_eq!(
+        target(ActionKind::BlockIp, "2001:db8:1:2::7"),
+        "2001:db8:1:2::/64"
+    );
+    assert_eq!(
+        target(ActionKind::BlockIp, "198.51.100.9/24"),
+        "198.51.100.0/24"
+    );
     assert!(Target::parse(ActionKind::BlockIp, "0.0.0.0/0").is_err());
     assert!(Target::parse(ActionKind::BlockIp, "2001:db8::/16").is_err());
     assert!(Target::parse(ActionKind::BlockIp, "example.com").is_err());
@@ -38,10 +47,22 @@ fn targets_have_one_canonical_form() {
         "resource:document:a/b"
     );
     assert!(Target::parse(ActionKind::QuarantineResource, "document").is_err());
-    assert_eq!(target(ActionKind::RotateCredentials, "key:payments"), "key:payments");
-    assert_eq!(target(ActionKind::RotateCredentials, "agent:etl"), "agent:etl");
-    assert_eq!(target(ActionKind::IncreaseMonitoring, "192.0.2.1"), "192.0.2.1/32");
-    assert_eq!(target(ActionKind::IncreaseMonitoring, "user:bob"), "user:bob");
+    assert_eq!(
+        target(ActionKind::RotateCredentials, "key:payments"),
+        "key:payments"
+    );
+    assert_eq!(
+        target(ActionKind::RotateCredentials, "agent:etl"),
+        "agent:etl"
+    );
+    assert_eq!(
+        target(ActionKind::IncreaseMonitoring, "192.0.2.1"),
+        "192.0.2.1/32"
+    );
+    assert_eq!(
+        target(ActionKind::IncreaseMonitoring, "user:bob"),
+        "user:bob"
+    );
     assert_eq!(
         target(ActionKind::IncreaseMonitoring, "resource:user:bob"),
         "resource:user:bob"
@@ -79,9 +100,7 @@ fn playbooks_match_on_every_criterion_they_set() {
     assert!(!playbook(&[], Some(Severity::Critical), &[]).matches(&hit));
     assert!(playbook(&[], None, &["attack.credential_access"]).matches(&hit));
     assert!(!playbook(&[], None, &["attack.exfiltration"]).matches(&hit));
-    assert!(
-        !playbook(&["maos-brute-force-source"], Some(Severity::Critical), &[]).matches(&hit)
-    );
+    assert!(!playbook(&["maos-brute-force-source"], Some(Severity::Critical), &[]).matches(&hit));
 }
 
 #[test]
@@ -93,8 +112,14 @@ fn steps_take_their_target_from_the_trigger() {
     };
     let hit = trigger();
     let of = |s: &PlaybookAction| step_target(s, &hit).map(|t| t.canonical());
-    assert_eq!(of(&step(ActionKind::BlockIp, None)).unwrap(), "2001:db8:1:2::/64");
-    assert_eq!(of(&step(ActionKind::DisableUser, None)).unwrap(), "user:alice");
+    assert_eq!(
+        of(&step(ActionKind::BlockIp, None)).unwrap(),
+        "2001:db8:1:2::/64"
+    );
+    assert_eq!(
+        of(&step(ActionKind::DisableUser, None)).unwrap(),
+        "user:alice"
+    );
     assert_eq!(
         of(&step(ActionKind::QuarantineResource, None)).unwrap(),
         "resource:document:plans"
@@ -146,8 +171,18 @@ fn the_registry_holds_applied_actions_until_they_expire() {
     };
     let far = now_millis() + 60_000;
     let rows = vec![
-        row(ActionKind::QuarantineResource, "resource:document:a", true, far),
-        row(ActionKind::QuarantineResource, "resource:document:b", false, far),
+        row(
+            ActionKind::QuarantineResource,
+            "resource:document:a",
+            true,
+            far,
+        ),
+        row(
+            ActionKind::QuarantineResource,
+            "resource:document:b",
+            false,
+            far,
+        ),
         row(ActionKind::IncreaseMonitoring, "2001:db8::/64", true, far),
         row(ActionKind::IncreaseMonitoring, "user:bob", true, 1),
     ];
@@ -159,7 +194,8 @@ fn the_registry_holds_applied_actions_until_they_expire() {
     let watched = responder.watched("2001:db8::99".parse().ok(), Some("user:bob"), None);
     assert_eq!(watched, vec!["2001:db8::/64".to_owned()]);
     assert_eq!(
-        responder.monitoring_level(&Target::parse(ActionKind::IncreaseMonitoring, "user:bob").unwrap()),
+        responder
+            .monitoring_level(&Target::parse(ActionKind::IncreaseMonitoring, "user:bob").unwrap()),
         MonitoringLevel::Normal
     );
 }
