@@ -879,3 +879,134 @@ async fn bad_requests_are_refused_with_an_error_body() {
     assert_eq!(stranger.status(), 403);
     setup.stop().await;
 }
+
+/// Two nodes on one PostgreSQL database: an action taken through one is enforced by the other
+/// (blocklist, quarantine), and an expiring action is undone once between them.
+#[tokio::test]
+async fn actions_on_one_node_are_enforced_by_the_other() {
+    use maos_store::testing::{PostgresTestSchema, TestDatabaseError, postgres_required};
+
+    let schema = match PostgresTestSchema::create().await {
+        Ok(schema) => schema,
+        Err(TestDatabaseError::NotConfigured) if !postgres_required() => {
+            eprintln!("skipping the two-node response test: MAOS_TEST_POSTGRES_URL is not set");
+            return;
+        }
+        Err(e) => panic!("the two-node response test needs PostgreSQL (CI=true): {e}"),
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut nodes = Vec::new();
+    for dir in &dirs {
+        let mut config = common::test_config(dir.path());
+        config.storage.url = schema.url.clone();
+        config.keys.kek_file = dirs[0].path().join("kek");
+        nodes.push(
+            maos_server::start(config, Some(common::ADMIN_TOKEN.into()))
+                .await
+                .unwrap(),
+        );
+    }
+    let a = format!("http://{}", nodes[0].http_addr);
+    let b = format!("http://{}", nodes[1].http_addr);
+    let client = reqwest::Client::new();
+    let uploaded = client
+        .post(format!("{a}/v1/policy/versions"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .body(APP_BUNDLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let act = |body: Value| {
+        client
+            .post(format!("{a}/v1/response/actions"))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let decide_on_b = || async {
+        let answer: Value = client
+            .post(format!("{b}/v1/authorize"))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&request("user:bob", "document:plans", "read"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["decision"].as_bool().unwrap()
+    };
+    let within_a_second = |what: &str| {
+        let started = std::time::Instant::now();
+        let what = what.to_owned();
+        move || {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{what} not enforced on the other node within 1 s"
+            );
+        }
+    };
+
+    // Quarantined through A: B denies.
+    assert!(decide_on_b().await);
+    let quarantined =
+        act(json!({"action": "quarantine_resource", "target": "document:plans", "duration": "2s"}))
+            .await
+            .unwrap();
+    assert_eq!(quarantined.status(), 201);
+    let check = within_a_second("the quarantine");
+    while decide_on_b().await {
+        check();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Blocked through A: B's gateway blocklist refuses the address.
+    let blocked = act(json!({"action": "block_ip", "target": "203.0.113.40"}))
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 201);
+    let check = within_a_second("the block");
+    let ip: std::net::IpAddr = "203.0.113.40".parse().unwrap();
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if nodes[1].state.blocklist.load().check(ip, now).is_err() {
+            break;
+        }
+        check();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The quarantine runs out: B allows again, and one node recorded the expiry.
+    let started = std::time::Instant::now();
+    while !decide_on_b().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the quarantine never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let expiries: Value = client
+        .get(format!("{b}/v1/audit?action=response.expire"))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        expiries["records"].as_array().unwrap().len(),
+        1,
+        "{expiries}"
+    );
+
+    for node in nodes {
+        node.shutdown().await;
+    }
+    schema.drop_schema().await.unwrap();
+}
