@@ -948,8 +948,12 @@ async fn actions_on_one_node_are_enforced_by_the_other() {
         }
     };
 
-    // Quarantined through A: B denies.
-    assert!(decide_on_b().await);
+    // Quarantined through A: B denies (once it has the bundle that lets bob read).
+    let check = within_a_second("the bundle");
+    while !decide_on_b().await {
+        check();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let quarantined =
         act(json!({"action": "quarantine_resource", "target": "document:plans", "duration": "2s"}))
             .await
