@@ -1014,3 +1014,36 @@ async fn actions_on_one_node_are_enforced_by_the_other() {
     }
     schema.drop_schema().await.unwrap();
 }
+
+/// Prints the distribution of the enforcement latency of `block_ip` from playbooks over 200
+/// triggers (a measurement, not a check: `cargo test --test response -- --ignored
+/// --nocapture`; docs/response.md quotes it).
+#[tokio::test]
+#[ignore = "a measurement; run by hand"]
+async fn enforcement_latency_distribution() {
+    let setup = Setup::start().await;
+    let responder = &setup.state().responder;
+    let mut latencies = Vec::new();
+    for i in 0..200u32 {
+        let hit = Trigger {
+            source_ip: Some(format!("10.{}.{}.1", i / 250, i % 250).parse().unwrap()),
+            principal: None,
+            detected_at: Timestamp::now(),
+            ..trigger("maos-brute-force-source", Severity::High, &[])
+        };
+        let outcomes = responder.handle(&hit).await;
+        let record = outcomes[0].record.as_ref().unwrap();
+        latencies.push(record.enforcement_latency_ms.unwrap());
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "block_ip enforcement latency over {} triggers: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0)
+    );
+    setup.stop().await;
+}
