@@ -857,6 +857,33 @@ async fn bad_requests_are_refused_with_an_error_body() {
         .await;
     assert_eq!(status, 400);
 
+    let listing = setup
+        .server
+        .get("/v1/response/actions?limit=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 400);
+    let unknown = setup
+        .server
+        .get("/v1/response/actions/act_0000000000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let openapi: Value = setup
+        .server
+        .client
+        .get(setup.server.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(openapi["paths"]["/v1/response/actions"]["post"].is_object());
+    assert!(openapi["paths"]["/v1/response/actions/{id}"]["delete"].is_object());
+
     // Only callers allowed on `maos:response`.
     let anonymous = setup
         .server
