@@ -199,3 +199,40 @@ fn the_registry_holds_applied_actions_until_they_expire() {
         MonitoringLevel::Normal
     );
 }
+
+proptest::proptest! {
+    /// Any text is a target or a 400, never a panic, and a target's canonical form reads back
+    /// as the same target.
+    #[test]
+    fn target_text_never_panics_and_round_trips(text in "\\PC{0,80}", pick in 0usize..5) {
+        let action = [
+            ActionKind::BlockIp,
+            ActionKind::DisableUser,
+            ActionKind::QuarantineResource,
+            ActionKind::RotateCredentials,
+            ActionKind::IncreaseMonitoring,
+        ][pick];
+        if let Ok(target) = Target::parse(action, &text) {
+            let again = Target::parse(action, &target.canonical()).unwrap();
+            proptest::prop_assert_eq!(again, target);
+        }
+    }
+
+    #[test]
+    fn durations_never_panic(text in "\\PC{0,24}") {
+        let _ = playbook::parse_duration(&text);
+    }
+
+    #[test]
+    fn addresses_round_trip(bytes in proptest::prelude::any::<[u8; 16]>(), v4 in proptest::prelude::any::<bool>()) {
+        let ip: IpAddr = if v4 {
+            IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
+        } else {
+            IpAddr::from(bytes)
+        };
+        let target = Target::parse(ActionKind::BlockIp, &ip.to_string()).unwrap();
+        let Target::Network(net) = &target else { panic!("not a network") };
+        proptest::prop_assert!(net.contains(&maos_gateway::firewall::canonical_ip(ip)));
+        proptest::prop_assert_eq!(Target::parse(ActionKind::BlockIp, &target.canonical()).unwrap(), target);
+    }
+}
