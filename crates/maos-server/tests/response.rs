@@ -118,12 +118,16 @@ action = "read"
     /// The status of `GET /docs/a` through the gateway for a client at `client` (forwarded by
     /// the trusted proxy 127.0.0.2).
     async fn fetch_as(&self, client: &str) -> u16 {
+        self.fetch_path_as(client, "/docs/a").await
+    }
+
+    async fn fetch_path_as(&self, client: &str, path: &str) -> u16 {
         let addr = self.server.server.as_ref().unwrap().gateway_addrs[0];
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
         let mut stream = socket.connect(addr).await.unwrap();
         let head = format!(
-            "GET /docs/a HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer {}\r\n\
+            "GET {path} HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer {}\r\n\
              X-Forwarded-For: {client}\r\nConnection: close\r\n\r\n",
             self.alice
         );
@@ -698,6 +702,23 @@ async fn increased_monitoring_marks_decisions_and_gateway_requests() {
             .starts_with("[redacted")
     );
     assert_eq!(headers["host"], "app.test");
+
+    // Policies see `context.monitoring` and can be stricter with a watched client.
+    let stricter = APP_BUNDLE.replace(
+        "tests:\n",
+        "  - id: watched-clients-keep-out-of-secrets\n    effect: deny\n    target:\n      \
+         environment: [{ attribute: context.monitoring.level, operator: exists }]\n    \
+         condition: { attribute: resource.id, operator: starts_with, value: \"secret/\" }\ntests:\n",
+    );
+    setup.server.upload(&stricter).await;
+    assert_eq!(
+        setup.fetch_path_as("203.0.113.60", "/docs/secret/x").await,
+        403
+    );
+    assert_eq!(
+        setup.fetch_path_as("203.0.113.61", "/docs/secret/x").await,
+        200
+    );
 
     // It runs out.
     assert_eq!(setup.ended(&id_of(&answer)).await["state"], "expired");

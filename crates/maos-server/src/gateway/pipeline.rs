@@ -380,6 +380,19 @@ async fn pass(
         }),
     );
     context.insert("route".into(), json!(route.name));
+    // Watched by an `increase_monitoring` response: policies may hold the client to stricter
+    // rules (lower risk thresholds, fewer resources) while it lasts.
+    let watched = listener.state.responder.watched(
+        Some(client_ip),
+        Some(&principal),
+        Some(&resource.qualified()),
+    );
+    if !watched.is_empty() {
+        context.insert(
+            "monitoring".into(),
+            json!({"level": "elevated", "targets": watched}),
+        );
+    }
     for (key, value) in verification.context() {
         context.insert(key.into(), value);
     }
