@@ -25,6 +25,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub gateway: crate::gateway::config::GatewayConfig,
     pub siem: crate::siem::config::SiemConfig,
+    /// Automated response: action limits and playbooks (docs/response.md).
+    pub response: crate::response::ResponseConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -507,6 +509,7 @@ impl Config {
         crate::federation::validate_issuers(&self.identity.issuers)?;
         self.gateway.validate()?;
         self.siem.validate()?;
+        self.response.validate()?;
         Ok(())
     }
 

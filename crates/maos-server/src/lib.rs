@@ -23,6 +23,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mtls;
 pub mod openapi;
+pub mod response;
 pub mod routes;
 pub mod server;
 pub mod siem;

@@ -26,6 +26,11 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                     Matcher::Full("maos_http_request_duration_seconds".into()),
                     BUCKETS,
                 )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("maos_response_enforcement_seconds".into()),
+                    BUCKETS,
+                )
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {
@@ -37,6 +42,15 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                         "maos_http_request_duration_seconds",
                         metrics::Unit::Seconds,
                         "HTTP request latency by route"
+                    );
+                    metrics::describe_histogram!(
+                        "maos_response_enforcement_seconds",
+                        metrics::Unit::Seconds,
+                        "time from the detection of a threat to the enforcement of a response action, by action"
+                    );
+                    metrics::describe_counter!(
+                        "maos_response_actions_total",
+                        "response actions taken or rehearsed, by action and status"
                     );
                     metrics::describe_counter!(
                         "maos_decisions_total",

@@ -169,6 +169,8 @@ impl Modify for BearerAuth {
         crate::routes::siem::ingest_events, crate::routes::siem::search_events,
         crate::routes::siem::export_events, crate::routes::siem::list_alerts,
         crate::routes::siem::get_alert, crate::routes::siem::acknowledge_alert,
+        crate::response::routes::list, crate::response::routes::get,
+        crate::response::routes::create, crate::response::routes::undo,
     ),
     components(schemas(
         ErrorDoc, ErrorBodyDoc, RequestDoc, ResponseDoc, BatchRequestDoc, BatchResponseDoc,

@@ -86,11 +86,13 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .await
         .context("cannot start the key service")?;
     let _ = state.keys.set(keys.clone());
+    state.responder.attach(&state);
 
     let mut background = vec![tokio::spawn(follow_changes(state.clone(), changes))];
     background.push(tokio::spawn(crate::identity::run_maintenance(
         state.clone(),
     )));
+    background.push(tokio::spawn(crate::response::run_expiry(state.clone())));
     background.push(tokio::spawn(keys.clone().rewrap_worker()));
     background.push(tokio::spawn(keys.lifecycle_worker(Duration::from_secs(
         config.keys.rotation_check_seconds,
@@ -170,6 +172,7 @@ pub async fn start(config: Config, admin_token: Option<String>) -> anyhow::Resul
         .context("cannot start the SIEM")?;
     tasks.extend(siem.pipeline);
     background.extend(siem.background);
+    background.push(spawn_playbooks(&state));
     tasks.extend(gateway.tasks);
 
     state.set_ready(true);
@@ -309,5 +312,27 @@ pub fn run_blocking(
         let server = start(config, admin_token).await?;
         on_start(&server);
         server.run_until_signal().await
+    })
+}
+
+/// Hands every new alert to the responder, whose playbooks decide what, if anything, to do.
+/// Alerts arrive as they are raised (before they are stored), so that the detect-to-enforce
+/// time is the detector's and the action's, not the storage batch's.
+fn spawn_playbooks(state: &Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    let mut alerts = state.siem.subscribe_alerts();
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match alerts.recv().await {
+                Ok(alert) => {
+                    let trigger = crate::response::Trigger::from_alert(&alert);
+                    state.responder.handle(&trigger).await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::error!(missed, "response.alerts_missed");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
     })
 }

@@ -57,6 +57,9 @@ pub struct AppState {
     pub blocklist: ArcSwap<maos_gateway::firewall::Blocklist>,
     /// The SIEM's ingestion queue and alerts (see [`crate::siem`]).
     pub siem: crate::siem::SiemHub,
+    /// Automated response: playbooks, actions, quarantined and watched targets (see
+    /// [`crate::response`]).
+    pub responder: crate::response::Responder,
     /// The default bundle's roles (`maos-admin`, `maos-pep`), added to every bundle that does
     /// not define them, so that any bundle can be uploaded without locking the admin out.
     system_roles: Vec<maos_policy::Role>,
@@ -116,6 +119,7 @@ impl AppState {
         )));
         let authenticator: Arc<dyn Authenticator> = Arc::new(chain);
         let siem = crate::siem::SiemHub::new(config.siem.queue);
+        let responder = crate::response::Responder::new(&config.response);
         Ok(AppState {
             system_roles,
             config,
@@ -135,6 +139,7 @@ impl AppState {
             federation,
             blocklist: ArcSwap::from_pointee(maos_gateway::firewall::Blocklist::default()),
             siem,
+            responder,
             reload: Mutex::new(()),
             ready: AtomicBool::new(false),
             http_addr: std::sync::OnceLock::new(),
@@ -151,6 +156,7 @@ impl AppState {
             .await
             .map_err(identity_store_error)?;
         self.reload_blocklist().await?;
+        self.responder.reload(&self.store).await?;
         Ok(())
     }
 
@@ -269,6 +275,7 @@ impl AppState {
                 self.reload_all().await
             }
             Change::Blocklist => self.reload_blocklist().await,
+            Change::Responses => self.responder.reload(&self.store).await,
             // Announcements for state this server does not cache.
             _ => Ok(()),
         }
@@ -321,9 +328,49 @@ impl AppState {
     /// Decides a request whose subject is the authenticated caller: the authenticator already
     /// looked the principal up, and `options.extra_roles` are the roles its credential grants
     /// (an API key's scopes may be fewer than the stored roles).
+    /// A quarantined resource is denied whatever the policies say; a decision about a watched
+    /// address, principal or resource carries a `monitor` obligation.
     pub fn decide_as_caller(&self, mut request: Request, options: &DecisionOptions) -> Response {
         self.enrich(&mut request.resource);
-        self.count(self.engine.load().point.decide_with(&request, options))
+        if let Some(reason) = self
+            .responder
+            .quarantine_reason(&request.resource.kind, &request.resource.id)
+        {
+            return self.count(disabled_response(reason));
+        }
+        let mut response = self.engine.load().point.decide_with(&request, options);
+        self.report_monitoring(&request, &mut response);
+        self.count(response)
+    }
+
+    /// Adds the `monitor` obligation when the request's client address (`context.ip`),
+    /// subject or resource is watched by an `increase_monitoring` action.
+    fn report_monitoring(&self, request: &Request, response: &mut Response) {
+        let ip = request
+            .context
+            .get("ip")
+            .and_then(Value::as_str)
+            .and_then(|ip| ip.parse().ok());
+        let watched = self.responder.watched(
+            ip,
+            Some(&request.subject.qualified()),
+            Some(&request.resource.qualified()),
+        );
+        if watched.is_empty() {
+            return;
+        }
+        let mut params = Map::new();
+        params.insert("level".into(), json!("elevated"));
+        params.insert("targets".into(), json!(watched));
+        response.obligations.push(maos_policy::Obligation {
+            id: "monitor".into(),
+            on: if response.decision {
+                maos_policy::Effect::Permit
+            } else {
+                maos_policy::Effect::Deny
+            },
+            params,
+        });
     }
 
     fn count(&self, response: Response) -> Response {
@@ -575,7 +622,8 @@ fn identity_store_error(error: crate::identity::IdentityError) -> StoreError {
     }
 }
 
-/// The deny answered for a disabled principal, whatever the policies say.
+/// The deny answered for a disabled principal or a quarantined resource, whatever the
+/// policies say.
 fn disabled_response(reason: String) -> Response {
     Response {
         decision: false,

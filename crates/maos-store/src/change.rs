@@ -28,6 +28,8 @@ pub enum Change {
     Key { name: String },
     /// The gateway's dynamic blocklist changed.
     Blocklist,
+    /// Automated response actions were taken, ended or undone.
+    Responses,
     /// Notifications may have been lost (a subscriber fell behind or the listening connection
     /// was re-established): reload everything.
     Resync,
@@ -45,6 +47,7 @@ impl Change {
             Change::Policy => "policy".to_owned(),
             Change::Tokens => "tokens".to_owned(),
             Change::Blocklist => "blocklist".to_owned(),
+            Change::Responses => "responses".to_owned(),
             Change::Resync => "resync".to_owned(),
             Change::Principals => "principals".to_owned(),
             Change::ApiKeys => "apikeys".to_owned(),
@@ -76,6 +79,7 @@ impl Change {
             "policy" => Change::Policy,
             "tokens" => Change::Tokens,
             "blocklist" => Change::Blocklist,
+            "responses" => Change::Responses,
             "resync" => Change::Resync,
             "principals" => Change::Principals,
             "apikeys" => Change::ApiKeys,
@@ -156,6 +160,7 @@ mod tests {
             Change::Policy,
             Change::Tokens,
             Change::Blocklist,
+            Change::Responses,
             Change::Resync,
             Change::Principals,
             Change::ApiKeys,

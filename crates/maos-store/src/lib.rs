@@ -23,6 +23,7 @@ mod identity;
 mod keys;
 mod policy;
 mod resources;
+mod responses;
 mod secrets;
 mod siem;
 pub mod testing;
@@ -48,6 +49,7 @@ pub use identity::{ApiKeyRow, Identities, PrincipalRow, SigningKeyRow, TotpRow};
 pub use keys::{KeyRecords, StoredKeyRecord};
 pub use policy::{NewPolicyVersion, PolicyVersion, PolicyVersionSummary, PolicyVersions};
 pub use resources::{ResourceRecord, Resources};
+pub use responses::{ResponseActionRow, ResponseActions};
 pub use secrets::{RewrapItem, RewrapJob, RewrapJobState, RewrapOutcome, SecretVersion, Secrets};
 pub use siem::{
     AlertQuery, AlertRow, EventQuery, EventRow, SiemAlerts, SiemEvents, StoredAlert, StoredEvent,
@@ -288,6 +290,9 @@ impl Store {
     /// The SIEM's alerts.
     pub fn siem_alerts(&self) -> SiemAlerts<'_> {
         SiemAlerts::new(self)
+    /// Automated response actions, active and past.
+    pub fn response_actions(&self) -> ResponseActions<'_> {
+        ResponseActions::new(self)
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -344,6 +349,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 "siem",
                 include_str!("../migrations/sqlite/0007_siem.sql"),
             ),
+            (
+                8,
+                "response",
+                include_str!("../migrations/sqlite/0008_response.sql"),
+            ),
         ],
         BackendKind::Postgres => &[
             (
@@ -375,6 +385,11 @@ pub fn migrations(kind: BackendKind) -> Migrator {
                 7,
                 "siem",
                 include_str!("../migrations/postgres/0007_siem.sql"),
+            ),
+            (
+                8,
+                "response",
+                include_str!("../migrations/postgres/0008_response.sql"),
             ),
         ],
     };

@@ -380,6 +380,19 @@ async fn pass(
         }),
     );
     context.insert("route".into(), json!(route.name));
+    // Watched by an `increase_monitoring` response: policies may hold the client to stricter
+    // rules (lower risk thresholds, fewer resources) while it lasts.
+    let watched = listener.state.responder.watched(
+        Some(client_ip),
+        Some(&principal),
+        Some(&resource.qualified()),
+    );
+    if !watched.is_empty() {
+        context.insert(
+            "monitoring".into(),
+            json!({"level": "elevated", "targets": watched}),
+        );
+    }
     for (key, value) in verification.context() {
         context.insert(key.into(), value);
     }
@@ -435,6 +448,12 @@ async fn pass(
             SecurityEventType::AuthorizationFailure,
         )
         .detail("risk", risk));
+    }
+
+    // A watched client, principal or resource (an `increase_monitoring` response): the
+    // request is logged in full.
+    if let Some(monitor) = decision.obligations.iter().find(|o| o.id == "monitor") {
+        listener.log_monitored(&parts, facts, target, body.len(), &monitor.params);
     }
 
     // Input validation of what the rule accepts.
@@ -629,6 +648,68 @@ impl Listener {
         }
         self.route.headers.apply(headers, self.terminator.is_tls());
         response
+    }
+
+    /// The full record of a request whose client, principal or resource is watched: every
+    /// header (credentials and cookies as their length only), the target with its query, the
+    /// body's size; as a security event and a log line.
+    fn log_monitored(
+        &self,
+        parts: &http::request::Parts,
+        facts: &Facts,
+        target: &str,
+        body_bytes: usize,
+        params: &Map<String, Value>,
+    ) {
+        let headers: Map<String, Value> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = match name.as_str() {
+                    "authorization" | "proxy-authorization" | "cookie" | "x-api-key" => {
+                        format!("[redacted, {} bytes]", value.len())
+                    }
+                    _ => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                };
+                (name.as_str().to_owned(), json!(shown))
+            })
+            .collect();
+        let mut event = SecurityEvent::new(
+            event_id(),
+            Timestamp::now(),
+            "gateway",
+            SecurityEventType::DataAccess,
+            Severity::Info,
+        );
+        event.principal = facts.principal.clone();
+        event.source_ip = facts.client_ip;
+        event.resource = facts.resource.clone();
+        event.tags.push("maos.monitored".into());
+        let details = &mut event.details;
+        details.insert("gateway.route".into(), json!(self.route.name));
+        details.insert("gateway.outcome".into(), json!("monitored"));
+        details.insert("http.request.method".into(), json!(facts.method));
+        details.insert("url.path".into(), json!(facts.path));
+        details.insert("url.original".into(), json!(target));
+        details.insert("http.version".into(), json!(format!("{:?}", parts.version)));
+        details.insert(
+            "http.request.headers".into(),
+            Value::Object(headers.clone()),
+        );
+        details.insert("http.request.body.bytes".into(), json!(body_bytes));
+        details.insert("monitoring".into(), Value::Object(params.clone()));
+        tracing::info!(
+            gateway.route = %self.route.name,
+            client.ip = ?facts.client_ip,
+            principal.id = ?facts.principal,
+            resource = ?facts.resource,
+            method = %facts.method,
+            target,
+            headers = %serde_json::Value::Object(headers),
+            body_bytes,
+            "gateway.request.monitored"
+        );
+        self.state.emit(event);
     }
 
     /// The security event of a refusal (or of a finding that did not refuse).

@@ -200,6 +200,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/alerts", get(siem::list_alerts))
         .route("/v1/alerts/{id}", get(siem::get_alert))
         .route("/v1/alerts/{id}/acknowledge", post(siem::acknowledge_alert))
+            "/v1/response/actions",
+            get(crate::response::routes::list).post(crate::response::routes::create),
+        )
+        .route(
+            "/v1/response/actions/{id}",
+            get(crate::response::routes::get).delete(crate::response::routes::undo),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate_first,
