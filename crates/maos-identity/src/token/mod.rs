@@ -443,6 +443,8 @@ pub struct AccessTokenClaims {
     pub jti: String,
     pub kid: String,
     pub expires_at: i64,
+    /// `iat`, when the token carries it (MAOS's own tokens always do).
+    pub issued_at: Option<i64>,
 }
 
 /// Validates MAOS access tokens: signature with a MAOS key, `typ`, claims, revocation.
@@ -527,6 +529,7 @@ impl AccessTokenValidator {
             jti,
             kid: verified.kid,
             expires_at: claims.exp,
+            issued_at: claims.iat,
         })
     }
 }
