@@ -423,6 +423,13 @@ impl IdentityService {
         Ok(claims)
     }
 
+    /// [`IdentityService::validate`] without the cut-offs, which the caller checks after the
+    /// principal's status (so a disabled principal's token is refused for that reason).
+    fn validate_uncut(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
+        let revocations = self.revocations.read().map_err(|_| TokenError::Revoked)?;
+        self.validator.load().validate(token, &revocations)
+    }
+
     /// Revokes an access token everywhere (stored, then announced to every node).
     pub async fn revoke_access_token(
         &self,
@@ -524,7 +531,7 @@ impl IdentityService {
     }
 
     fn authenticate_access_token(&self, token: &str) -> AuthOutcome {
-        let claims = match self.validate(token) {
+        let claims = match self.validate_uncut(token) {
             Ok(claims) => claims,
             Err(error) => {
                 self.reject("access_token", None, error.code());
@@ -538,6 +545,10 @@ impl IdentityService {
         };
         if !principal.is_active() {
             self.reject("access_token", Some(&subject), "principal_disabled");
+            return AuthOutcome::Invalid;
+        }
+        if self.is_cut_off(&claims) {
+            self.reject("access_token", Some(&subject), TokenError::Revoked.code());
             return AuthOutcome::Invalid;
         }
         AuthOutcome::Authenticated(Self::caller(

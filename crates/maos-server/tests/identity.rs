@@ -1199,3 +1199,50 @@ async fn unrecognised_bearer_values_are_audited() {
     assert!(found, "no audit record of the refused bearer value");
     server.stop().await;
 }
+
+/// A locked-out login said when to come back only in its body, not in `Retry-After`; an API
+/// key with `ttl_seconds: 0` was created already expired.
+#[tokio::test]
+async fn lockout_answers_carry_retry_after_and_zero_lifetime_keys_are_refused() {
+    let server = TestServer::start().await;
+    create(
+        &server,
+        json!({"id": "user:hank", "password": "hank passphrase"}),
+    )
+    .await;
+    let mut last = None;
+    for _ in 0..7 {
+        last = Some(
+            server
+                .client
+                .post(server.url("/v1/login"))
+                .json(&json!({"username": "hank", "password": "guess"}))
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let locked = last.unwrap();
+    assert_eq!(locked.status(), 429);
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+
+    create(&server, json!({"id": "agent:tmp"})).await;
+    let (status, body) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:tmp",
+        json!({"scopes": [], "ttl_seconds": 0}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_ttl")),
+        "{body}"
+    );
+    server.stop().await;
+}

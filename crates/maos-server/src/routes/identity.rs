@@ -750,6 +750,17 @@ struct LoggedIn {
     amr: Vec<String>,
 }
 
+/// The longest user name given to normalisation: a valid one is at most 128 bytes after it,
+/// and normalising a huge one would cost the server far more than the client.
+const LONGEST_LOGIN_NAME: usize = 1024;
+
+fn normalize(username: &str) -> Option<String> {
+    if username.len() > LONGEST_LOGIN_NAME {
+        return None;
+    }
+    normalize_user_name(username).ok()
+}
+
 /// Password, then the second factor when enrolled; lockout per user name and client address.
 async fn password_login(
     state: &AppState,
@@ -761,7 +772,7 @@ async fn password_login(
 ) -> ApiResult<Result<LoggedIn, LoginFailure>> {
     let identity = state.identity.clone();
     // The stored hash is fetched for every name, known or not, so both cost the same.
-    let normalized = normalize_user_name(username).ok();
+    let normalized = normalize(username);
     let principal_id = normalized.as_ref().map(|name| format!("user:{name}"));
     let stored = match &principal_id {
         Some(id) => identity
@@ -932,9 +943,7 @@ async fn record_login(
 ) -> ApiResult<()> {
     let principal = match outcome {
         Ok(done) => Some(done.principal.id.to_string()),
-        Err(_) => normalize_user_name(username)
-            .ok()
-            .map(|name| format!("user:{name}")),
+        Err(_) => normalize(username).map(|name| format!("user:{name}")),
     };
     let (event_type, severity, result, reason) = match outcome {
         Ok(_) => (
@@ -1297,6 +1306,12 @@ pub async fn create_api_key_route(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = parse_id(&id)?;
     let caller = authorize_own(&state, &headers, &id, "apikeys", "write")?;
+    if body.ttl_seconds == Some(0) {
+        return Err(ApiError::bad_request(
+            "invalid_ttl",
+            "`ttl_seconds` is at least 1; leave it out for a key that does not expire",
+        ));
+    }
     check_self_scopes(&state, &caller, &id, &body.scopes)?;
     let principal = stored_principal(&state, &id)?;
     let new = create_api_key(
