@@ -159,6 +159,43 @@ impl LockoutTracker {
         longest
     }
 
+    /// Checks both keys, then counts the attempt as a failure before the password is
+    /// verified, so that attempts made in parallel cannot exceed the allowance: a burst is
+    /// refused once the counted attempts reach the lock, not when their verifications end.
+    /// Follow it with [`LockoutTracker::attempt_succeeded`] or [`LockoutTracker::take_back`],
+    /// or with nothing when the attempt failed.
+    pub fn begin_attempt(&mut self, user: &str, ip: IpAddr) -> Result<(), Locked> {
+        self.check(user, ip)?;
+        let _ = self.record_failure(user, ip);
+        Ok(())
+    }
+
+    /// The attempt [`LockoutTracker::begin_attempt`] counted succeeded: the user name's
+    /// failures are cleared and the address's count loses that attempt.
+    pub fn attempt_succeeded(&mut self, user: &str, ip: IpAddr) {
+        self.record_success(user);
+        self.uncount(LockoutKey::for_ip(ip), self.policy.ip_free_attempts);
+    }
+
+    /// The attempt [`LockoutTracker::begin_attempt`] counted proved nothing either way (a
+    /// correct password still waiting for its second factor): both counts lose it.
+    pub fn take_back(&mut self, user: &str, ip: IpAddr) {
+        self.uncount(
+            LockoutKey::User(user.to_owned()),
+            self.policy.user_free_attempts,
+        );
+        self.uncount(LockoutKey::for_ip(ip), self.policy.ip_free_attempts);
+    }
+
+    fn uncount(&mut self, key: LockoutKey, free: u32) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.failures = entry.failures.saturating_sub(1);
+            if entry.failures <= free {
+                entry.locked_until = None;
+            }
+        }
+    }
+
     /// A successful login clears the user name's failures. The address keeps its count: one
     /// success must not wash out a spray against other accounts from the same place.
     pub fn record_success(&mut self, user: &str) {
@@ -305,6 +342,33 @@ mod tests {
         assert_eq!(t.failures(&LockoutKey::for_ip(IP)), 4);
         clock.advance(LockoutPolicy::default().forget_after);
         t.record_failure("bob", IP);
+        assert_eq!(t.failures(&LockoutKey::for_ip(IP)), 1);
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_verified() {
+        let clock = ManualClock::at(10_000);
+        let mut t = tracker(&clock);
+        // Six attempts in flight at once: the sixth is counted into a lock, the seventh refused.
+        for _ in 0..6 {
+            assert!(t.begin_attempt("carol", IP).is_ok());
+        }
+        assert!(t.begin_attempt("carol", IP).is_err());
+        assert_eq!(t.failures(&LockoutKey::User("carol".into())), 6);
+    }
+
+    #[test]
+    fn a_success_takes_back_its_own_count() {
+        let clock = ManualClock::at(10_000);
+        let mut t = tracker(&clock);
+        t.begin_attempt("dave", IP).unwrap();
+        t.begin_attempt("dave", IP).unwrap();
+        t.attempt_succeeded("dave", IP);
+        assert_eq!(t.failures(&LockoutKey::User("dave".into())), 0);
+        assert_eq!(t.failures(&LockoutKey::for_ip(IP)), 1);
+        t.begin_attempt("dave", IP).unwrap();
+        t.take_back("dave", IP);
+        assert_eq!(t.failures(&LockoutKey::User("dave".into())), 0);
         assert_eq!(t.failures(&LockoutKey::for_ip(IP)), 1);
     }
 

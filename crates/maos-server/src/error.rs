@@ -100,10 +100,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let extra = self.extra.map(|e| *e).unwrap_or_default();
         let mut error = json!({"code": self.code, "message": self.message});
+        // A 429 whose details say when to come back says it in `Retry-After` too.
+        let retry_after = extra
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retry_after"))
+            .and_then(Value::as_u64)
+            .filter(|_| self.status == StatusCode::TOO_MANY_REQUESTS);
         if let (Some(details), Some(object)) = (extra.details, error.as_object_mut()) {
             object.insert("details".into(), details);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(challenge) = extra.challenge
             && let Ok(value) = HeaderValue::from_str(&challenge)
         {

@@ -71,6 +71,9 @@ pub struct IdentityService {
     signer: RwLock<TokenSigner>,
     validator: ArcSwap<AccessTokenValidator>,
     revocations: RwLock<RevocationSet>,
+    /// Per principal, the times before which its access tokens are refused (see
+    /// [`IdentityService::cut_off`]).
+    cutoffs: RwLock<HashMap<String, Cutoffs>>,
     principals: ArcSwap<PrincipalMap>,
     api_keys: ArcSwap<ApiKeyMap>,
     pub refresh_policy: RefreshPolicy,
@@ -79,6 +82,48 @@ pub struct IdentityService {
     /// wait for the audit log, so [`run_maintenance`] appends them.
     rejections: mpsc::Sender<RecordDraft>,
     rejections_rx: Mutex<Option<mpsc::Receiver<RecordDraft>>>,
+}
+
+/// Which of a principal's access tokens a cut-off refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutoffScope {
+    /// Every access token (the principal was disabled or deleted).
+    All,
+    /// Tokens from the client-credentials grant (an API key was revoked): the tokens do not
+    /// name the key they came from, so all of them go and clients fetch new ones.
+    ClientCredentials,
+}
+
+impl CutoffScope {
+    fn tag(self) -> &'static str {
+        match self {
+            CutoffScope::All => "all",
+            CutoffScope::ClientCredentials => "cc",
+        }
+    }
+}
+
+/// Unix seconds: access tokens issued at or before these are refused.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cutoffs {
+    all: i64,
+    client_credentials: i64,
+}
+
+/// Cut-offs live in the revocation table beside revoked token ids, as
+/// `cutoff:<scope>:<unix>:<principal>`, so they reach every node the same way.
+const CUTOFF_PREFIX: &str = "cutoff:";
+
+fn parse_cutoff(row: &str) -> Option<(CutoffScope, i64, &str)> {
+    let rest = row.strip_prefix(CUTOFF_PREFIX)?;
+    let (scope, rest) = rest.split_once(':')?;
+    let (at, principal) = rest.split_once(':')?;
+    let scope = match scope {
+        "all" => CutoffScope::All,
+        "cc" => CutoffScope::ClientCredentials,
+        _ => return None,
+    };
+    Some((scope, at.parse().ok()?, principal))
 }
 
 /// How many refused-credential audit records may wait for the audit log; beyond that they are
@@ -118,6 +163,7 @@ impl IdentityService {
             signer: RwLock::new(signer),
             validator: ArcSwap::from_pointee(validator),
             revocations: RwLock::new(RevocationSet::new(TOKEN_LEEWAY, clock.clone())),
+            cutoffs: RwLock::new(HashMap::new()),
             principals: ArcSwap::from_pointee(HashMap::new()),
             api_keys: ArcSwap::from_pointee(HashMap::new()),
             refresh_policy: RefreshPolicy::default(),
@@ -183,11 +229,60 @@ impl IdentityService {
         let now = unix_seconds(self.clock.now());
         let rows = self.store.identities().revocations(now).await?;
         let mut set = RevocationSet::new(TOKEN_LEEWAY, self.clock.clone());
+        let mut cutoffs: HashMap<String, Cutoffs> = HashMap::new();
         for (jti, expires_at) in rows {
+            if let Some((scope, at, principal)) = parse_cutoff(&jti) {
+                let entry = cutoffs.entry(principal.to_owned()).or_default();
+                let slot = match scope {
+                    CutoffScope::All => &mut entry.all,
+                    CutoffScope::ClientCredentials => &mut entry.client_credentials,
+                };
+                *slot = (*slot).max(at);
+            }
             set.revoke(jti, expires_at);
         }
         *self.revocations.write().map_err(poisoned)? = set;
+        *self.cutoffs.write().map_err(poisoned)? = cutoffs;
         Ok(())
+    }
+
+    /// Refuses, on every node, the principal's access tokens (of `scope`) issued until now.
+    /// Tokens issued in the same second are refused too: the cut-off errs on the side of
+    /// refusing.
+    pub async fn cut_off(&self, principal: &str, scope: CutoffScope) -> Result<(), IdentityError> {
+        let now = unix_seconds(self.clock.now());
+        let ttl = i64::try_from(ACCESS_TOKEN_TTL.as_secs()).unwrap_or(i64::MAX);
+        let leeway = i64::try_from(TOKEN_LEEWAY.as_secs()).unwrap_or(0);
+        let row = format!("{CUTOFF_PREFIX}{}:{now}:{principal}", scope.tag());
+        let forget_at = now.saturating_add(ttl).saturating_add(leeway);
+        self.store
+            .identities()
+            .revoke_token(&row, forget_at)
+            .await?;
+        let mut cutoffs = self.cutoffs.write().map_err(poisoned)?;
+        let entry = cutoffs.entry(principal.to_owned()).or_default();
+        let slot = match scope {
+            CutoffScope::All => &mut entry.all,
+            CutoffScope::ClientCredentials => &mut entry.client_credentials,
+        };
+        *slot = (*slot).max(now);
+        Ok(())
+    }
+
+    /// Whether a cut-off refuses these claims; a token without `iat` is refused by any.
+    fn is_cut_off(&self, claims: &AccessTokenClaims) -> bool {
+        let Ok(cutoffs) = self.cutoffs.read() else {
+            return true;
+        };
+        let Some(cut) = cutoffs.get(&claims.subject.to_string()) else {
+            return false;
+        };
+        let limit = if claims.client_id.is_some() {
+            cut.all.max(cut.client_credentials)
+        } else {
+            cut.all
+        };
+        claims.issued_at.is_none_or(|iat| iat <= limit)
     }
 
     /// Loads the signing keys, creating the first one on a new store.
@@ -321,6 +416,17 @@ impl IdentityService {
 
     pub fn validate(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
         let revocations = self.revocations.read().map_err(|_| TokenError::Revoked)?;
+        let claims = self.validator.load().validate(token, &revocations)?;
+        if self.is_cut_off(&claims) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// [`IdentityService::validate`] without the cut-offs, which the caller checks after the
+    /// principal's status (so a disabled principal's token is refused for that reason).
+    fn validate_uncut(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
+        let revocations = self.revocations.read().map_err(|_| TokenError::Revoked)?;
         self.validator.load().validate(token, &revocations)
     }
 
@@ -425,7 +531,7 @@ impl IdentityService {
     }
 
     fn authenticate_access_token(&self, token: &str) -> AuthOutcome {
-        let claims = match self.validate(token) {
+        let claims = match self.validate_uncut(token) {
             Ok(claims) => claims,
             Err(error) => {
                 self.reject("access_token", None, error.code());
@@ -439,6 +545,10 @@ impl IdentityService {
         };
         if !principal.is_active() {
             self.reject("access_token", Some(&subject), "principal_disabled");
+            return AuthOutcome::Invalid;
+        }
+        if self.is_cut_off(&claims) {
+            self.reject("access_token", Some(&subject), TokenError::Revoked.code());
             return AuthOutcome::Invalid;
         }
         AuthOutcome::Authenticated(Self::caller(
@@ -555,6 +665,25 @@ impl Authenticator for IdentityAuthenticator {
             return self.identity.authenticate_access_token(token);
         }
         AuthOutcome::Missing
+    }
+}
+
+/// The end of the authentication chain: a bearer value that reached it is no credential MAOS
+/// knows (a wrong admin or API token, a random string). It is refused and audited.
+#[derive(Debug)]
+pub struct UnrecognizedBearer {
+    pub identity: Arc<IdentityService>,
+}
+
+impl Authenticator for UnrecognizedBearer {
+    fn authenticate(&self, credentials: &Credentials<'_>) -> AuthOutcome {
+        match credentials.authorization {
+            None => AuthOutcome::Missing,
+            Some(_) => {
+                self.identity.reject("bearer", None, "unknown_credential");
+                AuthOutcome::Invalid
+            }
+        }
     }
 }
 

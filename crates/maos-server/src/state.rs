@@ -113,10 +113,20 @@ impl AppState {
         chain.push(Arc::new(IdentityAuthenticator {
             identity: identity.clone(),
         }));
-        chain.push(Arc::new(crate::mtls::CertificateAuthenticator::new(
-            mapper,
-            events.clone(),
-        )));
+        // A certificate names a principal; its stored roles, attributes and status apply as
+        // for any other credential.
+        chain.push(Arc::new(StoredPrincipalAuthenticator {
+            inner: Arc::new(crate::mtls::CertificateAuthenticator::new(
+                mapper,
+                events.clone(),
+            )),
+            identity: identity.clone(),
+        }));
+        // Last: a bearer value that no authenticator recognised is refused and audited, so
+        // that guessing at tokens leaves a trace.
+        chain.push(Arc::new(crate::identity::UnrecognizedBearer {
+            identity: identity.clone(),
+        }));
         let authenticator: Arc<dyn Authenticator> = Arc::new(chain);
         let siem = crate::siem::SiemHub::new(config.siem.queue);
         let responder = crate::response::Responder::new(&config.response);

@@ -475,6 +475,8 @@ async fn a_disabled_principal_loses_its_tokens_and_api_keys_at_once() {
     .await;
     assert_eq!(status, 401);
 
+    // Enabling the principal again does not bring back what it held before (see
+    // re_enabling_a_principal_does_not_bring_back_its_old_credentials).
     let enabled = server
         .post("/v1/principals/agent:bot/enable")
         .send()
@@ -483,7 +485,11 @@ async fn a_disabled_principal_loses_its_tokens_and_api_keys_at_once() {
     assert_eq!(enabled.status(), 200);
     assert_eq!(
         forward_auth(&server, &access, "/docs/a").await.status(),
-        200
+        401
+    );
+    assert_eq!(
+        forward_auth(&server, &api_key, "/docs/a").await.status(),
+        401
     );
     server.stop().await;
 }
@@ -800,5 +806,443 @@ async fn the_decision_apis_use_stored_roles_and_deny_a_disabled_subject() {
         .unwrap();
     assert_eq!(enabled.status(), 200);
     assert!(server.decide(request).await);
+    server.stop().await;
+}
+
+// Regressions found by a first-time user's review.
+
+async fn new_api_key(
+    server: &TestServer,
+    bearer: &str,
+    principal: &str,
+    body: Value,
+) -> (u16, Value) {
+    json_of(
+        server
+            .client
+            .post(server.url(&format!("/v1/principals/{principal}/apikeys")))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// An API key with no scopes (or a token narrowed by `scope`) could create a new key for its
+/// principal with every role the principal holds, and rotate a wider key to get its secret.
+#[tokio::test]
+async fn a_narrowed_api_key_cannot_mint_or_rotate_a_wider_one() {
+    // The default bundle lets every principal manage its own keys (`maos:self/apikeys`).
+    let server = TestServer::start().await;
+    create(&server, json!({"id": "agent:etl", "roles": ["maos-pep"]})).await;
+    let (_, narrow) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:etl",
+        json!({"scopes": []}),
+    )
+    .await;
+    let narrow = narrow["key"].as_str().unwrap().to_owned();
+    let (_, wide) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:etl",
+        json!({"scopes": ["maos-pep"]}),
+    )
+    .await;
+    let wide_id = wide["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = new_api_key(
+        &server,
+        &narrow,
+        "agent:etl",
+        json!({"scopes": ["maos-pep"]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not grant `maos-pep`"),
+        "{body}"
+    );
+    let rotated = server
+        .client
+        .post(server.url(&format!(
+            "/v1/principals/agent:etl/apikeys/{wide_id}/rotate"
+        )))
+        .bearer_auth(&narrow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 403);
+
+    // What the key grants, it may pass on.
+    let (status, body) = new_api_key(&server, &narrow, "agent:etl", json!({"scopes": []})).await;
+    assert_eq!(status, 201, "{body}");
+    server.stop().await;
+}
+
+async fn enrol_totp(server: &TestServer, principal: &str) -> String {
+    let (status, enrolment) = json_of(
+        server
+            .post(&format!("/v1/principals/{principal}/mfa"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{enrolment}");
+    let secret = enrolment["secret"].as_str().unwrap().to_owned();
+    let (status, confirmed) = json_of(
+        server
+            .post(&format!("/v1/principals/{principal}/mfa/confirm"))
+            .json(&json!({"code": code_at(&secret, 0)}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    secret
+}
+
+/// A correct password reset the user name's failures, so wrong TOTP codes never locked the
+/// account and the second factor could be guessed without limit.
+#[tokio::test]
+async fn wrong_totp_codes_count_towards_the_lockout() {
+    let server = TestServer::start().await;
+    create(
+        &server,
+        json!({"id": "user:dave", "password": "dave passphrase"}),
+    )
+    .await;
+    let secret = enrol_totp(&server, "user:dave").await;
+    let wrong = format!(
+        "{:06}",
+        (code_at(&secret, 0).parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        let (status, body) = login(
+            &server,
+            json!({"username": "dave", "password": "dave passphrase", "totp": wrong}),
+        )
+        .await;
+        codes.push((
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    assert!(
+        codes
+            .iter()
+            .any(|(status, code)| *status == 429 && code == "locked_out"),
+        "{codes:?}"
+    );
+    server.stop().await;
+}
+
+/// Logins sent in parallel were all checked against the lockout before any failure was
+/// counted: 60 at once got dozens of guesses instead of the allowance.
+#[tokio::test]
+async fn parallel_logins_cannot_outrun_the_lockout() {
+    let server = TestServer::start().await;
+    create(
+        &server,
+        json!({"id": "user:gina", "password": "gina passphrase"}),
+    )
+    .await;
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let client = server.client.clone();
+        let url = server.url("/v1/login");
+        attempts.spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"username": "gina", "password": format!("guess {i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = attempts.join_all().await;
+    let verified = statuses.iter().filter(|s| **s == 401).count();
+    // Five failures are free and the sixth locks: no more than six reach the password check.
+    assert!(
+        verified <= 6,
+        "{verified} attempts were verified: {statuses:?}"
+    );
+    assert_eq!(
+        verified + statuses.iter().filter(|s| **s == 429).count(),
+        30
+    );
+    server.stop().await;
+}
+
+/// `write` on principals let a delegated administrator grant itself `maos-admin` and set
+/// the password of a principal with more rights.
+#[tokio::test]
+async fn a_principal_administrator_cannot_grant_roles_it_lacks_or_manage_stronger_principals() {
+    let server = TestServer::start().await;
+    let helpdesk = "version: 1\ncombining: deny-overrides\nroles:\n  - name: helpdesk\n    permissions:\n      - { resource: \"maos:principals/user:*\", actions: [read, write] }\n";
+    server.upload(helpdesk).await;
+    create(
+        &server,
+        json!({"id": "user:hd", "password": "helpdesk passphrase", "roles": ["helpdesk"]}),
+    )
+    .await;
+    create(
+        &server,
+        json!({"id": "user:boss", "password": "boss passphrase", "roles": ["maos-admin"]}),
+    )
+    .await;
+    create(
+        &server,
+        json!({"id": "user:temp", "password": "temp passphrase"}),
+    )
+    .await;
+    let (status, tokens) = login(
+        &server,
+        json!({"username": "hd", "password": "helpdesk passphrase"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let as_hd = |method: reqwest::Method, path: &str| {
+        server
+            .client
+            .request(method, server.url(path))
+            .bearer_auth(&token)
+    };
+
+    let grant = as_hd(reqwest::Method::PUT, "/v1/principals/user:hd/roles")
+        .json(&json!({"roles": ["helpdesk", "maos-admin"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), 403);
+    let password = as_hd(reqwest::Method::PUT, "/v1/principals/user:boss/password")
+        .json(&json!({"password": "pwned pwned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(password.status(), 403);
+    let disable = as_hd(reqwest::Method::POST, "/v1/principals/user:boss/disable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disable.status(), 403);
+
+    // A principal with no more rights than the helpdesk is still its to manage.
+    let password = as_hd(reqwest::Method::PUT, "/v1/principals/user:temp/password")
+        .json(&json!({"password": "new temp passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(password.status(), 204);
+    server.stop().await;
+}
+
+/// Disabling the principal the bootstrap admin token acts as locked every administrator out,
+/// with no way back through the API.
+#[tokio::test]
+async fn the_bootstrap_admin_principal_cannot_be_disabled_or_deleted() {
+    let server = TestServer::start().await;
+    create(&server, json!({"id": "user:admin"})).await;
+    for (method, path) in [
+        (reqwest::Method::POST, "/v1/principals/user:admin/disable"),
+        (reqwest::Method::DELETE, "/v1/principals/user:admin"),
+    ] {
+        let (status, body) = json_of(
+            server
+                .client
+                .request(method, server.url(path))
+                .bearer_auth(common::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("admin_lockout")),
+            "{body}"
+        );
+    }
+    let still_admin = server.get("/v1/policy/versions").send().await.unwrap();
+    assert_eq!(still_admin.status(), 200);
+    server.stop().await;
+}
+
+/// Access tokens outlived the API key they came from, and a disabled, enabled or deleted and
+/// re-created principal got its old tokens and keys back.
+#[tokio::test]
+async fn re_enabling_a_principal_does_not_bring_back_its_old_credentials() {
+    let server = TestServer::start().await;
+    server.upload(APP_BUNDLE).await;
+    create(
+        &server,
+        json!({"id": "agent:etl", "roles": ["reader", "maos-pep"]}),
+    )
+    .await;
+    let client_token = |key: String| {
+        let server = &server;
+        async move {
+            let (status, token) = oauth(
+                server,
+                &format!("grant_type=client_credentials&client_id=agent:etl&client_secret={key}"),
+            )
+            .await;
+            assert_eq!(status, 200, "{token}");
+            token["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // A revoked key takes the tokens obtained with it along.
+    let (_, key) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:etl",
+        json!({"scopes": ["reader"]}),
+    )
+    .await;
+    let (key_id, key) = (
+        key["id"].as_str().unwrap().to_owned(),
+        key["key"].as_str().unwrap().to_owned(),
+    );
+    let token = client_token(key.clone()).await;
+    assert_eq!(forward_auth(&server, &token, "/docs/a").await.status(), 200);
+    let revoked = server
+        .delete(&format!("/v1/principals/agent:etl/apikeys/{key_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(forward_auth(&server, &token, "/docs/a").await.status(), 401);
+
+    // Deleted and created again under the same id: the old token is not the new principal's.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, key) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:etl",
+        json!({"scopes": ["reader"]}),
+    )
+    .await;
+    let token = client_token(key["key"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        server
+            .delete("/v1/principals/agent:etl")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    create(
+        &server,
+        json!({"id": "agent:etl", "roles": ["reader", "maos-pep"]}),
+    )
+    .await;
+    assert_eq!(forward_auth(&server, &token, "/docs/a").await.status(), 401);
+
+    // New credentials issued after the cut-off work (a second later: the cut-off refuses
+    // tokens of its own second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, key) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:etl",
+        json!({"scopes": ["reader"]}),
+    )
+    .await;
+    let token = client_token(key["key"].as_str().unwrap().to_owned()).await;
+    assert_eq!(forward_auth(&server, &token, "/docs/a").await.status(), 200);
+    server.stop().await;
+}
+
+/// Bearer values that were neither a MAOS token nor an API key (a wrong admin token, say) were
+/// refused without an audit record, so guessing left no trace.
+#[tokio::test]
+async fn unrecognised_bearer_values_are_audited() {
+    let server = TestServer::start().await;
+    let refused = server
+        .client
+        .get(server.url("/v1/policy/versions"))
+        .bearer_auth("maos_not-the-admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let mut found = false;
+    for _ in 0..50 {
+        let (_, records) = json_of(
+            server
+                .get("/v1/audit?action=identity.token.reject")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if records.to_string().contains("unknown_credential") {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(found, "no audit record of the refused bearer value");
+    server.stop().await;
+}
+
+/// A locked-out login said when to come back only in its body, not in `Retry-After`; an API
+/// key with `ttl_seconds: 0` was created already expired.
+#[tokio::test]
+async fn lockout_answers_carry_retry_after_and_zero_lifetime_keys_are_refused() {
+    let server = TestServer::start().await;
+    create(
+        &server,
+        json!({"id": "user:hank", "password": "hank passphrase"}),
+    )
+    .await;
+    let mut last = None;
+    for _ in 0..7 {
+        last = Some(
+            server
+                .client
+                .post(server.url("/v1/login"))
+                .json(&json!({"username": "hank", "password": "guess"}))
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let locked = last.unwrap();
+    assert_eq!(locked.status(), 429);
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+
+    create(&server, json!({"id": "agent:tmp"})).await;
+    let (status, body) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "agent:tmp",
+        json!({"scopes": [], "ttl_seconds": 0}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_ttl")),
+        "{body}"
+    );
     server.stop().await;
 }

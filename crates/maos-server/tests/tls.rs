@@ -448,3 +448,86 @@ jwks_file = "jwks.json"
         assert!(error.contains(expected), "{expected}: {error}");
     }
 }
+
+/// One HTTP/1.1 request with a JSON body over a fresh TLS connection; the answer's status.
+async fn send_json(
+    addr: SocketAddr,
+    config: ClientConfig,
+    head: &str,
+    body: &str,
+) -> (u16, String) {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let request = format!(
+        "{head}Host: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tls.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A client certificate authenticated its principal without the principal's stored roles,
+/// and the identity routes refused certificates outright ("a bearer token is required").
+#[tokio::test]
+async fn a_certificate_caller_has_its_stored_roles_on_every_route() {
+    let files = tempfile::tempdir().unwrap();
+    let (server_ca, client_ca) = (Ca::new("server CA"), Ca::new("client CA"));
+    let server = tls_server(files.path(), "optional", &server_ca, &client_ca).await;
+    let tls13 = || client_config(&server_ca, &[&rustls::version::TLS13], None);
+    let (status, text) = send_json(
+        addr(&server),
+        tls13(),
+        &format!("POST /v1/principals HTTP/1.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"),
+        r#"{"id":"agent:ops","roles":["maos-admin"]}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+
+    let ops = client_ca.leaf("svc-ops", vec![]);
+    let with_cert = || client_config(&server_ca, &[&rustls::version::TLS13], Some(&ops));
+    // maos-admin is agent:ops's only through its stored binding.
+    let answer = request(addr(&server), with_cert(), "GET /v1/policy HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = request(
+        addr(&server),
+        with_cert(),
+        "GET /v1/principals HTTP/1.1\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    // Disabled, its certificate stops working like any other credential.
+    let (status, text) = send_json(
+        addr(&server),
+        tls13(),
+        &format!("POST /v1/principals/agent:ops/disable HTTP/1.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let answer = request(
+        addr(&server),
+        with_cert(),
+        "GET /v1/principals HTTP/1.1\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    server.stop().await;
+}

@@ -34,6 +34,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     maos_server::init_logging(&config.log);
 
     let admin_token = std::env::var("MAOS_ADMIN_TOKEN").ok();
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let result = maos_server::run_blocking(config, admin_token, |server| {
         if let Some(token) = &server.generated_admin_token {
             // Shown once: only its hash is stored.
@@ -42,7 +47,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             ));
         }
         crate::commands::out(&format!(
-            "maos serve: listening on http://{}",
+            "maos serve: listening on {scheme}://{}",
             server.http_addr
         ));
         if let Some(grpc) = server.grpc_addr {

@@ -423,12 +423,12 @@ pub fn openid_configuration(issuer: &str, algorithms: &[SigningAlgorithm]) -> Va
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/v1/oauth/token"),
         "grant_types_supported": ["client_credentials", "password", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_signing_alg_values_supported": algs,
-        "scopes_supported": ["openid"],
+        // MAOS issues access tokens, not OpenID Connect ID tokens: the algorithms its tokens
+        // are signed with are named under a MAOS key (RFC 8414 has none for access tokens).
+        "maos_access_token_signing_alg_values_supported": algs,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "client_id", "amr"],
     })
 }
@@ -443,6 +443,8 @@ pub struct AccessTokenClaims {
     pub jti: String,
     pub kid: String,
     pub expires_at: i64,
+    /// `iat`, when the token carries it (MAOS's own tokens always do).
+    pub issued_at: Option<i64>,
 }
 
 /// Validates MAOS access tokens: signature with a MAOS key, `typ`, claims, revocation.
@@ -527,6 +529,7 @@ impl AccessTokenValidator {
             jti,
             kid: verified.kid,
             expires_at: claims.exp,
+            issued_at: claims.iat,
         })
     }
 }
@@ -645,8 +648,11 @@ mod tests {
         );
         assert_eq!(doc["token_endpoint"], "https://maos.example/v1/oauth/token");
         assert_eq!(
-            doc["id_token_signing_alg_values_supported"],
+            doc["maos_access_token_signing_alg_values_supported"],
             serde_json::json!(["EdDSA", "ES256"])
         );
+        // Nothing is advertised that MAOS does not do.
+        assert!(doc.get("id_token_signing_alg_values_supported").is_none());
+        assert!(!doc.to_string().contains("tls_client_auth"));
     }
 }

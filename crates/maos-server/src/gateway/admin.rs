@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use ipnet::IpNet;
 use maos_audit::{ActionName, Actor, Outcome, RecordDraft, Timestamp};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use super::now_seconds;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::state::AppState;
 
 const BLOCKLIST: &str = "blocklist";
@@ -84,7 +84,7 @@ async fn audit(
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), BLOCKLIST, "read")?;
     let now = i64::try_from(now_seconds()).unwrap_or(i64::MAX);
@@ -99,7 +99,7 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn add(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(block): ApiJson<NewBlock>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = state.authorize_caller(&credentials(&headers), BLOCKLIST, "write")?;
@@ -147,7 +147,7 @@ pub async fn add(
     security(("bearer" = [])))]
 pub async fn remove(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(network): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let caller = state.authorize_caller(&credentials(&headers), BLOCKLIST, "write")?;

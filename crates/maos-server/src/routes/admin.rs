@@ -732,7 +732,7 @@ fn check_new_token(state: &AppState, body: &NewTokenBody) -> ApiResult<()> {
 
 /// Whether `subject` with `extra_roles` may write the policy, i.e. holds full admin rights:
 /// whoever may edit the policy could grant themselves any role anyway.
-fn may_write_policy(
+pub(crate) fn may_write_policy(
     state: &AppState,
     subject: &maos_core::Subject,
     extra_roles: &[String],
@@ -757,7 +757,7 @@ fn may_write_policy(
 
 /// The roles `caller` holds: those its credential carries and those the policy in force binds
 /// to its principal.
-fn held_roles(state: &AppState, caller: &Caller) -> Vec<String> {
+pub(crate) fn held_roles(state: &AppState, caller: &Caller) -> Vec<String> {
     let principal = caller.subject.qualified();
     let engine = state.engine.load();
     let mut roles = caller.roles.clone();

@@ -4,14 +4,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use maos_audit::{ActionName, Actor, AuditRecord, OutcomeStatus, Timestamp};
 use maos_store::AuditQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::state::AppState;
 
 /// The admin API's resource for the audit log (`maos:audit`).
@@ -124,7 +123,7 @@ impl AuditListQuery {
     security(("bearer" = [])))]
 pub async fn list_records(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<AuditListQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     state.authorize_caller(&credentials(&headers), AUDIT, "read")?;

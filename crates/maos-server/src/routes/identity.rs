@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maos_audit::{ActionName, Actor, Outcome, RecordDraft};
 use maos_core::event::{SecurityEventType, Severity};
@@ -32,9 +32,9 @@ use crate::auth::{AuthOutcome, Caller};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::identity::{
-    ACCESS_TOKEN_TTL, parse_scope, principal_columns, security_event, totp_context,
+    ACCESS_TOKEN_TTL, CutoffScope, parse_scope, principal_columns, security_event, totp_context,
 };
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -145,7 +145,7 @@ fn emit(
 /// Authenticates the caller (for self-service checks), then authorizes it on `resource`.
 fn authorize(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &CallerHeaders,
     resource: &str,
     action: &str,
 ) -> ApiResult<Arc<Caller>> {
@@ -156,7 +156,7 @@ fn authorize(
 /// anybody else against `maos:principals/<id>/<area>`.
 fn authorize_own(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &CallerHeaders,
     id: &PrincipalId,
     area: &str,
     action: &str,
@@ -171,7 +171,11 @@ fn authorize_own(
     } else {
         format!("principals/{id}/{area}")
     };
-    state.authorize_caller(&creds, &resource, action)
+    let caller = state.authorize_caller(&creds, &resource, action)?;
+    if !is_self && action != "read" {
+        check_may_manage(state, &caller, id, None)?;
+    }
+    Ok(caller)
 }
 
 fn stored_principal(state: &AppState, id: &PrincipalId) -> ApiResult<Arc<Principal>> {
@@ -179,6 +183,90 @@ fn stored_principal(state: &AppState, id: &PrincipalId) -> ApiResult<Arc<Princip
         .identity
         .principal(&id.to_string())
         .ok_or_else(|| ApiError::not_found(format!("principal `{id}` not found")))
+}
+
+/// A caller that may not write the policy manages only principals whose roles it holds itself,
+/// and grants only roles it holds: otherwise `write` on a principal would be a path to every
+/// role (grant it to oneself, or set the password of someone who has it).
+fn check_may_manage(
+    state: &AppState,
+    caller: &Caller,
+    target: &PrincipalId,
+    granted: Option<&BTreeSet<String>>,
+) -> ApiResult<()> {
+    if crate::routes::admin::may_write_policy(state, &caller.subject, &caller.roles) {
+        return Ok(());
+    }
+    let held = crate::routes::admin::held_roles(state, caller);
+    let who = caller.subject.qualified();
+    if let Some(role) = granted
+        .into_iter()
+        .flatten()
+        .find(|role| !held.contains(role))
+    {
+        return Err(ApiError::forbidden(format!(
+            "`{who}` does not hold role `{role}` and so cannot grant it"
+        )));
+    }
+    if who == target.to_string() {
+        return Ok(());
+    }
+    let target_text = target.to_string();
+    let mut target_roles: Vec<String> = state
+        .identity
+        .principal(&target_text)
+        .map(|p| p.roles.iter().cloned().collect())
+        .unwrap_or_default();
+    for binding in &state.engine.load().point.bundle().bindings {
+        if binding.subject == target_text {
+            target_roles.extend(binding.roles.iter().cloned());
+        }
+    }
+    if target_text == state.config.admin.principal {
+        target_roles.push("the bootstrap administrator".into());
+    }
+    if let Some(role) = target_roles.iter().find(|role| !held.contains(role)) {
+        return Err(ApiError::forbidden(format!(
+            "`{target_text}` holds `{role}`, which `{who}` does not, so only a policy \
+             administrator may manage it"
+        )));
+    }
+    Ok(())
+}
+
+/// A principal acting on its own API keys hands a new or rotated key only roles its present
+/// credential grants: a narrowed key or token must not mint a wider one.
+fn check_self_scopes(
+    state: &AppState,
+    caller: &Caller,
+    id: &PrincipalId,
+    scopes: &BTreeSet<String>,
+) -> ApiResult<()> {
+    if caller.subject.qualified() != id.to_string() {
+        return Ok(());
+    }
+    let held = crate::routes::admin::held_roles(state, caller);
+    if let Some(role) = scopes.iter().find(|role| !held.contains(role)) {
+        return Err(ApiError::forbidden(format!(
+            "the calling credential does not grant `{role}`, so the key it creates cannot"
+        )));
+    }
+    Ok(())
+}
+
+/// Disabling or deleting the principal the bootstrap admin token acts as would lock every
+/// administrator out, with no way back through the API.
+fn check_not_bootstrap_admin(state: &AppState, id: &PrincipalId) -> ApiResult<()> {
+    if id.to_string() == state.config.admin.principal {
+        return Err(ApiError::unprocessable(
+            "admin_lockout",
+            format!(
+                "`{id}` is the bootstrap administrator (admin.principal): disabling or \
+                 deleting it would lock every administrator out"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 async fn save_principal(state: &AppState, principal: &Principal) -> ApiResult<()> {
@@ -244,7 +332,7 @@ pub struct NewPrincipalBody {
     responses((status = 200, description = "the principals")), security(("bearer" = [])))]
 pub async fn list_principals(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &headers, "principals", "read")?;
     let list: Vec<Value> = state
@@ -262,7 +350,7 @@ pub async fn list_principals(
     security(("bearer" = [])))]
 pub async fn create_principal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(body): ApiJson<NewPrincipalBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let caller = authorize(&state, &headers, "principals", "write")?;
@@ -278,6 +366,7 @@ pub async fn create_principal(
         .as_deref()
         .map(check_password_text)
         .transpose()?;
+    check_may_manage(&state, &caller, &id, Some(&body.roles))?;
     let mut principal = Principal::new(id.clone());
     principal.attributes = body.attributes;
     principal.roles = body.roles;
@@ -316,7 +405,7 @@ pub async fn create_principal(
 #[utoipa::path(get, path = "/v1/principals/{id}", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "the principal"), (status = 404, description = "not found")), tag = "identity", security(("bearer" = [])))]
 pub async fn get_principal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
@@ -348,13 +437,18 @@ pub struct UpdatePrincipalBody {
 #[utoipa::path(patch, path = "/v1/principals/{id}", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "updated")), tag = "identity", security(("bearer" = [])))]
 pub async fn update_principal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdatePrincipalBody>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let caller = authorize(&state, &headers, &format!("principals/{id}"), "write")?;
     let mut principal = Principal::clone(&*stored_principal(&state, &id)?);
+    let added: Option<BTreeSet<String>> = body
+        .roles
+        .as_ref()
+        .map(|roles| roles.difference(&principal.roles).cloned().collect());
+    check_may_manage(&state, &caller, &id, added.as_ref())?;
     if let Some(attributes) = body.attributes {
         principal.attributes = attributes;
     }
@@ -384,7 +478,7 @@ pub struct RolesBody {
 #[utoipa::path(put, path = "/v1/principals/{id}/roles", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "updated")), tag = "identity", security(("bearer" = [])))]
 pub async fn put_roles(
     state: State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     id: ApiPath<String>,
     ApiJson(body): ApiJson<RolesBody>,
 ) -> ApiResult<Json<Value>> {
@@ -403,11 +497,13 @@ pub async fn put_roles(
 #[utoipa::path(delete, path = "/v1/principals/{id}", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 204, description = "deleted")), tag = "identity", security(("bearer" = [])))]
 pub async fn delete_principal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     let caller = authorize(&state, &headers, &format!("principals/{id}"), "write")?;
+    check_not_bootstrap_admin(&state, &id)?;
+    check_may_manage(&state, &caller, &id, None)?;
     let deleted = state
         .identity
         .store()
@@ -419,6 +515,7 @@ pub async fn delete_principal(
         return Err(ApiError::not_found(format!("principal `{id}` not found")));
     }
     revoke_refresh_of(&state, &id).await?;
+    cut_off(&state, &id, CutoffScope::All).await?;
     state
         .identity
         .reload_principals()
@@ -441,6 +538,42 @@ pub async fn delete_principal(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn revoke_api_keys_of(state: &AppState, id: &PrincipalId) -> ApiResult<()> {
+    let now = state.identity.now();
+    for key in state.identity.api_keys_of(id) {
+        if key.revoked_at.is_some() {
+            continue;
+        }
+        let mut record = ApiKeyRecord::clone(&key);
+        record.revoke(now);
+        state
+            .identity
+            .store()
+            .identities()
+            .update_api_key(&ApiKeyRow {
+                id: record.id.clone(),
+                principal: id.to_string(),
+                record: serde_json::to_string(&record)
+                    .map_err(|e| ApiError::internal("api key record", e))?,
+            })
+            .await
+            .map_err(store_error)?;
+    }
+    state
+        .identity
+        .reload_api_keys()
+        .await
+        .map_err(identity_error)
+}
+
+async fn cut_off(state: &AppState, id: &PrincipalId, scope: CutoffScope) -> ApiResult<()> {
+    state
+        .identity
+        .cut_off(&id.to_string(), scope)
+        .await
+        .map_err(identity_error)
+}
+
 async fn revoke_refresh_of(state: &AppState, id: &PrincipalId) -> ApiResult<usize> {
     let id = id.clone();
     state
@@ -452,21 +585,28 @@ async fn revoke_refresh_of(state: &AppState, id: &PrincipalId) -> ApiResult<usiz
 
 async fn set_status(
     state: Arc<AppState>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     id: String,
     status: PrincipalStatus,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     let caller = authorize(&state, &headers, &format!("principals/{id}"), "write")?;
+    if status == PrincipalStatus::Disabled {
+        check_not_bootstrap_admin(&state, &id)?;
+    }
+    check_may_manage(&state, &caller, &id, None)?;
     let mut principal = Principal::clone(&*stored_principal(&state, &id)?);
     principal.status = status;
     save_principal(&state, &principal).await?;
     let action = match status {
         PrincipalStatus::Active => "identity.principal.enable",
         PrincipalStatus::Disabled => {
-            // Refresh tokens die with the account; access tokens and API keys are refused at
-            // once because authentication checks the status.
+            // Everything the account holds dies with it, so that enabling it again (after an
+            // investigation, say) does not bring back stolen credentials: refresh tokens,
+            // access tokens issued so far, API keys.
             revoke_refresh_of(&state, &id).await?;
+            cut_off(&state, &id, CutoffScope::All).await?;
+            revoke_api_keys_of(&state, &id).await?;
             "identity.principal.disable"
         }
     };
@@ -486,7 +626,7 @@ async fn set_status(
 #[utoipa::path(post, path = "/v1/principals/{id}/disable", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "disabled")), tag = "identity", security(("bearer" = [])))]
 pub async fn disable_principal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     set_status(state, headers, id, PrincipalStatus::Disabled).await
@@ -495,7 +635,7 @@ pub async fn disable_principal(
 #[utoipa::path(post, path = "/v1/principals/{id}/enable", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "enabled")), tag = "identity", security(("bearer" = [])))]
 pub async fn enable_principal(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     set_status(state, headers, id, PrincipalStatus::Active).await
@@ -511,12 +651,13 @@ pub struct PasswordBody {
 #[utoipa::path(put, path = "/v1/principals/{id}/password", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 204, description = "set")), tag = "identity", security(("bearer" = [])))]
 pub async fn set_password(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     let caller = authorize(&state, &headers, &format!("principals/{id}"), "write")?;
+    check_may_manage(&state, &caller, &id, None)?;
     stored_principal(&state, &id)?;
     let hash = hash_password(&state, check_password_text(&body.password)?).await?;
     state
@@ -609,6 +750,17 @@ struct LoggedIn {
     amr: Vec<String>,
 }
 
+/// The longest user name given to normalisation: a valid one is at most 128 bytes after it,
+/// and normalising a huge one would cost the server far more than the client.
+const LONGEST_LOGIN_NAME: usize = 1024;
+
+fn normalize(username: &str) -> Option<String> {
+    if username.len() > LONGEST_LOGIN_NAME {
+        return None;
+    }
+    normalize_user_name(username).ok()
+}
+
 /// Password, then the second factor when enrolled; lockout per user name and client address.
 async fn password_login(
     state: &AppState,
@@ -620,7 +772,7 @@ async fn password_login(
 ) -> ApiResult<Result<LoggedIn, LoginFailure>> {
     let identity = state.identity.clone();
     // The stored hash is fetched for every name, known or not, so both cost the same.
-    let normalized = normalize_user_name(username).ok();
+    let normalized = normalize(username);
     let principal_id = normalized.as_ref().map(|name| format!("user:{name}"));
     let stored = match &principal_id {
         Some(id) => identity
@@ -635,14 +787,16 @@ async fn password_login(
         .as_deref()
         .and_then(|id| identity.principal(id));
 
-    // Lockout first (both the name and the address); the lock is held only for the bookkeeping,
-    // never across the Argon2 computation, so logins run in parallel.
+    // Lockout first (both the name and the address). The attempt is counted as a failure before
+    // anything is verified, so a burst of parallel attempts cannot outrun the lock; a success
+    // takes its count back. The lock is held only for the bookkeeping, never across the Argon2
+    // computation, so logins run in parallel.
     let lockout_user = normalized.clone().unwrap_or_default();
     if let Err(locked) = identity
         .lockout
         .lock()
         .map_err(lock_error)?
-        .check(&lockout_user, ip)
+        .begin_attempt(&lockout_user, ip)
     {
         return Ok(Err(LoginFailure::Locked(locked.retry_after)));
     }
@@ -654,15 +808,9 @@ async fn password_login(
     })
     .await
     .map_err(|e| ApiError::internal("login", e))?;
-    {
-        let mut lockout = identity.lockout.lock().map_err(lock_error)?;
-        if check.matched {
-            lockout.record_success(&lockout_user);
-        } else {
-            // A malformed name counts against the address only in effect: nobody has it.
-            let _ = lockout.record_failure(&lockout_user, ip);
-            return Ok(Err(LoginFailure::Invalid));
-        }
+    if !check.matched {
+        // Already counted; a malformed name counts against the address only in effect.
+        return Ok(Err(LoginFailure::Invalid));
     }
     let Some(principal) = principal else {
         return Ok(Err(LoginFailure::Invalid));
@@ -701,16 +849,26 @@ async fn password_login(
             (None, None) => Err(LoginFailure::MfaRequired),
         };
         if let Err(failure) = outcome {
-            if matches!(failure, LoginFailure::MfaInvalid(_))
-                && let Ok(mut lockout) = identity.lockout.lock()
-            {
-                let _ = lockout.record_failure(&lockout_user, ip);
+            // A wrong or replayed code stays counted against the name: the second factor
+            // must not be open to guessing once the password is known. A missing code only
+            // asks for one.
+            if matches!(failure, LoginFailure::MfaRequired) {
+                identity
+                    .lockout
+                    .lock()
+                    .map_err(lock_error)?
+                    .take_back(&lockout_user, ip);
             }
             return Ok(Err(failure));
         }
         amr.push(if totp.is_some() { "otp" } else { "rcode" }.to_owned());
         amr.push("mfa".to_owned());
     }
+    identity
+        .lockout
+        .lock()
+        .map_err(lock_error)?
+        .attempt_succeeded(&lockout_user, ip);
     Ok(Ok(LoggedIn { principal, amr }))
 }
 
@@ -785,9 +943,7 @@ async fn record_login(
 ) -> ApiResult<()> {
     let principal = match outcome {
         Ok(done) => Some(done.principal.id.to_string()),
-        Err(_) => normalize_user_name(username)
-            .ok()
-            .map(|name| format!("user:{name}")),
+        Err(_) => normalize(username).map(|name| format!("user:{name}")),
     };
     let (event_type, severity, result, reason) = match outcome {
         Ok(_) => (
@@ -896,7 +1052,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/v1/principals/{id}/mfa", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 201, description = "seed and otpauth URI, shown once"), (status = 409, description = "already enrolled")), tag = "identity", security(("bearer" = [])))]
 pub async fn enroll_mfa(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = parse_id(&id)?;
@@ -965,7 +1121,7 @@ pub struct ConfirmBody {
 #[utoipa::path(post, path = "/v1/principals/{id}/mfa/confirm", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "confirmed; recovery codes, shown once"), (status = 422, description = "mfa_invalid")), tag = "identity", security(("bearer" = [])))]
 pub async fn confirm_mfa(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> ApiResult<Json<Value>> {
@@ -1035,7 +1191,7 @@ pub async fn confirm_mfa(
 #[utoipa::path(delete, path = "/v1/principals/{id}/mfa", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 204, description = "removed")), tag = "identity", security(("bearer" = [])))]
 pub async fn delete_mfa(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
@@ -1066,7 +1222,7 @@ pub async fn delete_mfa(
 #[utoipa::path(post, path = "/v1/principals/{id}/mfa/recovery-codes", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "new recovery codes, shown once")), tag = "identity", security(("bearer" = [])))]
 pub async fn new_recovery_codes(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
@@ -1112,7 +1268,7 @@ pub struct NewApiKeyBody {
 #[utoipa::path(get, path = "/v1/principals/{id}/apikeys", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 200, description = "the keys, without secrets")), tag = "identity", security(("bearer" = [])))]
 pub async fn list_api_keys(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
@@ -1144,12 +1300,19 @@ fn api_key_error(error: maos_identity::apikey::ApiKeyError) -> ApiError {
 #[utoipa::path(post, path = "/v1/principals/{id}/apikeys", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`")), responses((status = 201, description = "the key, shown once"), (status = 422, description = "scope_not_held")), tag = "identity", security(("bearer" = [])))]
 pub async fn create_api_key_route(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewApiKeyBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = parse_id(&id)?;
     let caller = authorize_own(&state, &headers, &id, "apikeys", "write")?;
+    if body.ttl_seconds == Some(0) {
+        return Err(ApiError::bad_request(
+            "invalid_ttl",
+            "`ttl_seconds` is at least 1; leave it out for a key that does not expire",
+        ));
+    }
+    check_self_scopes(&state, &caller, &id, &body.scopes)?;
     let principal = stored_principal(&state, &id)?;
     let new = create_api_key(
         &principal,
@@ -1211,7 +1374,7 @@ pub struct RotateBody {
 #[utoipa::path(post, path = "/v1/principals/{id}/apikeys/{key}/rotate", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`"), ("key" = String, Path, description = "the API key id")), request_body(content = String, description = "optional `{\"grace_seconds\": N}`", content_type = "application/json"), responses((status = 201, description = "the new key, shown once")), tag = "identity", security(("bearer" = [])))]
 pub async fn rotate_api_key(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath((id, key)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -1224,6 +1387,7 @@ pub async fn rotate_api_key(
     };
     let principal = stored_principal(&state, &id)?;
     let mut old = own_key(&state, &id, &key)?;
+    check_self_scopes(&state, &caller, &id, &old.scopes)?;
     if old.revoked_at.is_some() || old.superseded.is_some() {
         return Err(ApiError::conflict(format!(
             "API key `{key}` is revoked or already rotated"
@@ -1282,7 +1446,7 @@ pub async fn rotate_api_key(
 #[utoipa::path(delete, path = "/v1/principals/{id}/apikeys/{key}", params(("id" = String, Path, description = "`user:<name>` or `agent:<name>`"), ("key" = String, Path, description = "the API key id")), responses((status = 204, description = "revoked")), tag = "identity", security(("bearer" = [])))]
 pub async fn revoke_api_key(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath((id, key)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
@@ -1315,6 +1479,9 @@ pub async fn revoke_api_key(
         json!({"principal": id.to_string()}),
     )
     .await?;
+    // Access tokens do not name the key they were obtained with: all of the principal's
+    // client-credentials tokens go, and its clients fetch new ones.
+    cut_off(&state, &id, CutoffScope::ClientCredentials).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1361,7 +1528,7 @@ pub struct TokenForm {
 }
 
 /// `client_id:client_secret` from an HTTP Basic header (RFC 6749 2.3.1: form-encoded parts).
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+fn basic_credentials(headers: &CallerHeaders) -> Option<(String, String)> {
     use base64::Engine;
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
@@ -1402,7 +1569,7 @@ fn malformed_form() -> Response {
 pub async fn oauth_token(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Some(form) = parse_form(&body) else {
@@ -1427,7 +1594,7 @@ pub async fn oauth_token(
 
 async fn client_credentials(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &CallerHeaders,
     form: TokenForm,
     ip: IpAddr,
 ) -> Result<Response, ApiError> {
@@ -1749,7 +1916,7 @@ pub async fn openid_configuration(State(state): State<Arc<AppState>>) -> Json<Va
 #[utoipa::path(get, path = "/v1/identity/signing-keys", responses((status = 200, description = "the signing keys and their states")), tag = "identity", security(("bearer" = [])))]
 pub async fn list_signing_keys(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &headers, "identity/signing-keys", "read")?;
     Ok(Json(json!({"keys": state.identity.signing_key_states()})))
@@ -1759,7 +1926,7 @@ pub async fn list_signing_keys(
 #[utoipa::path(post, path = "/v1/identity/signing-keys/rotate", responses((status = 200, description = "the new active key")), tag = "identity", security(("bearer" = [])))]
 pub async fn rotate_signing_key(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     let caller = authorize(&state, &headers, "identity/signing-keys", "write")?;
     let kid = state

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use maos_audit::{ActionName, Actor, Outcome, RecordDraft, Timestamp};
@@ -23,7 +23,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::keys::{KeyService, crypto_error};
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::state::AppState;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -80,7 +80,7 @@ fn check_name(name: &str) -> ApiResult<()> {
 /// Authorizes `action` on `maos:keys/<name>` and returns the service and the caller.
 fn begin(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &CallerHeaders,
     name: &str,
     action: &str,
 ) -> ApiResult<(Arc<KeyService>, Arc<Caller>)> {
@@ -179,7 +179,7 @@ pub struct CreateKeyBody {
     security(("bearer" = [])))]
 pub async fn create_key(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = body.name.clone();
@@ -211,7 +211,7 @@ pub async fn create_key(
     responses((status = 200, description = "`{keys: [...]}`")), security(("bearer" = [])))]
 pub async fn list_keys(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<Json<Value>> {
     let caller = state.authorize_caller(&credentials(&headers), "keys", "read")?;
     let keys = service(&state)?;
@@ -236,7 +236,7 @@ pub async fn list_keys(
     security(("bearer" = [])))]
 pub async fn get_key(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let (keys, caller) = begin(&state, &headers, &name, "read")?;
@@ -256,7 +256,7 @@ pub async fn get_key(
 /// Runs one audited lifecycle change.
 async fn lifecycle(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: &CallerHeaders,
     name: &str,
     audit_action: &str,
     change: impl FnOnce(&maos_crypto::KeyRing) -> Result<KeyMetadata, CryptoError>,
@@ -281,7 +281,7 @@ async fn lifecycle(
     responses((status = 200, description = "the key's metadata")), security(("bearer" = [])))]
 pub async fn rotate(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let (keys, caller) = begin(&state, &headers, &name, "admin")?;
@@ -317,7 +317,7 @@ pub struct ConfigureBody {
     security(("bearer" = [])))]
 pub async fn configure(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ConfigureBody>,
 ) -> ApiResult<Json<Value>> {
@@ -371,7 +371,7 @@ macro_rules! lifecycle_route {
                                     security(("bearer" = [])))]
         pub async fn $fn(
             State(state): State<Arc<AppState>>,
-            headers: HeaderMap,
+            headers: CallerHeaders,
             ApiPath($name): ApiPath<String>,
         ) -> ApiResult<Json<Value>> {
             lifecycle(&state, &headers, &$name, $audit, |$ring| $body).await
@@ -423,7 +423,7 @@ pub struct ScheduleDeletionBody {
     responses((status = 200, description = "the key's metadata")), security(("bearer" = [])))]
 pub async fn schedule_deletion(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     OptionalJson(body): OptionalJson<ScheduleDeletionBody>,
 ) -> ApiResult<Json<Value>> {
@@ -441,7 +441,7 @@ pub async fn schedule_deletion(
     responses((status = 200, description = "the key's metadata")), security(("bearer" = [])))]
 pub async fn revoke_version(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath((name, version)): ApiPath<(String, u32)>,
 ) -> ApiResult<Json<Value>> {
     lifecycle(&state, &headers, &name, "key.revoke_version", |ring| {
@@ -467,7 +467,7 @@ pub struct ExportBody {
     security(("bearer" = [])))]
 pub async fn export(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     OptionalJson(body): OptionalJson<ExportBody>,
 ) -> ApiResult<Json<Value>> {
@@ -520,7 +520,7 @@ pub struct Batch<T> {
     responses((status = 200, description = "`{ciphertext, version}`")), security(("bearer" = [])))]
 pub async fn encrypt(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<EncryptBody>,
 ) -> ApiResult<Json<Value>> {
@@ -555,7 +555,7 @@ pub async fn encrypt(
     security(("bearer" = [])))]
 pub async fn decrypt(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DecryptBody>,
 ) -> ApiResult<Json<Value>> {
@@ -590,7 +590,7 @@ pub async fn decrypt(
     responses((status = 200, description = "`{ciphertext, version}`")), security(("bearer" = [])))]
 pub async fn rewrap(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DecryptBody>,
 ) -> ApiResult<Json<Value>> {
@@ -633,7 +633,7 @@ pub struct DataKeyBody {
     responses((status = 200, description = "`{ciphertext, version, plaintext?}`")), security(("bearer" = [])))]
 pub async fn datakey(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DataKeyBody>,
 ) -> ApiResult<Json<Value>> {
@@ -681,7 +681,7 @@ pub struct DeriveBody {
     responses((status = 200, description = "`{key, version}`")), security(("bearer" = [])))]
 pub async fn derive(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DeriveBody>,
 ) -> ApiResult<Json<Value>> {
@@ -733,7 +733,7 @@ pub struct VerifyHmacBody {
     responses((status = 200, description = "`{signature, version}`")), security(("bearer" = [])))]
 pub async fn sign(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Json<Value>> {
@@ -763,7 +763,7 @@ pub async fn sign(
     responses((status = 200, description = "`{valid}`")), security(("bearer" = [])))]
 pub async fn verify(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> ApiResult<Json<Value>> {
@@ -794,7 +794,7 @@ pub async fn verify(
     responses((status = 200, description = "`{hmac, version}`")), security(("bearer" = [])))]
 pub async fn hmac(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> ApiResult<Json<Value>> {
@@ -824,7 +824,7 @@ pub async fn hmac(
     responses((status = 200, description = "`{valid}`")), security(("bearer" = [])))]
 pub async fn verify_hmac(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyHmacBody>,
 ) -> ApiResult<Json<Value>> {
@@ -889,7 +889,7 @@ async fn batch_answer(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn encrypt_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<EncryptBody>>,
 ) -> ApiResult<Json<Value>> {
@@ -971,7 +971,7 @@ fn decrypt_items(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn decrypt_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<DecryptBody>>,
 ) -> ApiResult<Json<Value>> {
@@ -995,7 +995,7 @@ pub async fn decrypt_batch(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn rewrap_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<DecryptBody>>,
 ) -> ApiResult<Json<Value>> {
@@ -1083,7 +1083,7 @@ fn verify_items(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn sign_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<MessageBody>>,
 ) -> ApiResult<Json<Value>> {
@@ -1101,7 +1101,7 @@ pub async fn sign_batch(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn verify_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<VerifyBody>>,
 ) -> ApiResult<Json<Value>> {
@@ -1119,7 +1119,7 @@ pub async fn verify_batch(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn hmac_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<MessageBody>>,
 ) -> ApiResult<Json<Value>> {
@@ -1137,7 +1137,7 @@ pub async fn hmac_batch(
     responses((status = 200, description = "one result or error per item")), security(("bearer" = [])))]
 pub async fn verify_hmac_batch(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<Batch<VerifyBody>>,
 ) -> ApiResult<Json<Value>> {

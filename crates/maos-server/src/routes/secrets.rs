@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::routes::keys::{audited, service};
 use crate::state::AppState;
 
@@ -71,7 +71,7 @@ fn resource(path: &str) -> String {
     responses((status = 200, description = "`{path, version, created_at}`")), security(("bearer" = [])))]
 pub async fn put_secret(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(path): ApiPath<String>,
     ApiJson(body): ApiJson<PutSecretBody>,
 ) -> ApiResult<Json<Value>> {
@@ -105,7 +105,7 @@ pub async fn put_secret(
     security(("bearer" = [])))]
 pub async fn get_secret(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(path): ApiPath<String>,
     ApiQuery(query): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -145,7 +145,7 @@ pub async fn get_secret(
     security(("bearer" = [])))]
 pub async fn delete_secret(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(path): ApiPath<String>,
     ApiQuery(query): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -184,7 +184,7 @@ pub struct ProgressQuery {
     security(("bearer" = [])))]
 pub async fn start_rewrap(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let caller = state.authorize_caller(&credentials(&headers), "secrets", "rewrap")?;
     let keys = service(&state)?;
@@ -203,7 +203,7 @@ pub async fn start_rewrap(
     security(("bearer" = [])))]
 pub async fn rewrap_progress(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<ProgressQuery>,
 ) -> ApiResult<Json<Value>> {
     state.authorize_caller(&credentials(&headers), "secrets", "read")?;
