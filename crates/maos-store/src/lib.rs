@@ -290,6 +290,8 @@ impl Store {
     /// The SIEM's alerts.
     pub fn siem_alerts(&self) -> SiemAlerts<'_> {
         SiemAlerts::new(self)
+    }
+
     /// Automated response actions, active and past.
     pub fn response_actions(&self) -> ResponseActions<'_> {
         ResponseActions::new(self)
