@@ -200,6 +200,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/alerts", get(siem::list_alerts))
         .route("/v1/alerts/{id}", get(siem::get_alert))
         .route("/v1/alerts/{id}/acknowledge", post(siem::acknowledge_alert))
+        .route(
             "/v1/response/actions",
             get(crate::response::routes::list).post(crate::response::routes::create),
         )
