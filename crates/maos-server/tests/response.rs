@@ -1142,6 +1142,9 @@ duration = "10m"
         .await
         .unwrap();
     let text = actions;
-    assert!(text.contains("block_ip") && text.contains("127.0.0.1"), "{text}");
+    assert!(
+        text.contains("block_ip") && text.contains("127.0.0.1"),
+        "{text}"
+    );
     setup.server.stop().await;
 }
