@@ -357,11 +357,21 @@ fn unverified_issuer(token: &str) -> Option<String> {
 pub struct FederationAuthenticator {
     federation: Arc<Federation>,
     events: EventSender,
+    /// Where refusals are audited.
+    identity: Arc<crate::identity::IdentityService>,
 }
 
 impl FederationAuthenticator {
-    pub fn new(federation: Arc<Federation>, events: EventSender) -> Self {
-        FederationAuthenticator { federation, events }
+    pub fn new(
+        federation: Arc<Federation>,
+        events: EventSender,
+        identity: Arc<crate::identity::IdentityService>,
+    ) -> Self {
+        FederationAuthenticator {
+            federation,
+            events,
+            identity,
+        }
     }
 
     fn refuse(&self, issuer: &str, reason: &str, message: String) -> AuthOutcome {
@@ -370,6 +380,7 @@ impl FederationAuthenticator {
         details.insert("token.issuer".into(), Value::String(issuer.to_owned()));
         details.insert("error.message".into(), Value::String(message));
         emit_failure(&self.events, None, reason, details);
+        self.identity.audit_rejection("federation", None, reason);
         AuthOutcome::Invalid
     }
 }

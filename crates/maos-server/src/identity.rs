@@ -575,7 +575,12 @@ impl IdentityService {
         event.details.insert("reason".into(), Value::from(code));
         event.tags.push("token_rejected".into());
         let _ = self.events.send(Arc::new(event));
+        self.audit_rejection(method, principal, code);
+    }
 
+    /// Queues the `identity.token.reject` audit record of a refused credential (`method`:
+    /// `apikey`, `access_token`, `bearer`, `federation`, `certificate`...).
+    pub(crate) fn audit_rejection(&self, method: &str, principal: Option<&str>, code: &str) {
         let actor = principal
             .and_then(|p| Actor::parse(p).ok())
             .unwrap_or(Actor::System);

@@ -53,11 +53,21 @@ pub(crate) fn emit_failure(
 pub struct CertificateAuthenticator {
     mapper: CertificateMapper,
     events: EventSender,
+    /// Where refusals are audited.
+    identity: Arc<crate::identity::IdentityService>,
 }
 
 impl CertificateAuthenticator {
-    pub fn new(mapper: CertificateMapper, events: EventSender) -> Self {
-        CertificateAuthenticator { mapper, events }
+    pub fn new(
+        mapper: CertificateMapper,
+        events: EventSender,
+        identity: Arc<crate::identity::IdentityService>,
+    ) -> Self {
+        CertificateAuthenticator {
+            mapper,
+            events,
+            identity,
+        }
     }
 }
 
@@ -94,6 +104,7 @@ impl Authenticator for CertificateAuthenticator {
                 let mut details = Map::new();
                 details.insert("error.message".into(), Value::String(error.to_string()));
                 emit_failure(&self.events, None, reason, details);
+                self.identity.audit_rejection("certificate", None, reason);
                 AuthOutcome::Invalid
             }
         }

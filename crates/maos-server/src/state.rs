@@ -108,6 +108,7 @@ impl AppState {
             chain.push(Arc::new(crate::federation::FederationAuthenticator::new(
                 federation.clone(),
                 events.clone(),
+                identity.clone(),
             )));
         }
         chain.push(Arc::new(IdentityAuthenticator {
@@ -119,6 +120,7 @@ impl AppState {
             inner: Arc::new(crate::mtls::CertificateAuthenticator::new(
                 mapper,
                 events.clone(),
+                identity.clone(),
             )),
             identity: identity.clone(),
         }));

@@ -231,3 +231,37 @@ async fn server_with_federated_issuers_starts() {
     );
     f.server.stop().await;
 }
+
+/// Waits (up to 5 s) for an `identity.token.reject` audit record mentioning `needle`.
+async fn rejection_audited(server: &TestServer, needle: &str) -> bool {
+    for _ in 0..50 {
+        let text = server
+            .get("/v1/audit?action=identity.token.reject")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(needle) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Refused ID tokens of trusted issuers were only logged, never audited.
+#[tokio::test]
+async fn refused_federated_tokens_are_audited() {
+    let f = fixture().await;
+    let mut claims = f.file_idp.claims("admin", &[]);
+    claims["aud"] = json!("someone-else");
+    let (status, _) = admin_get(&f.server, &f.file_idp.sign(&claims)).await;
+    assert_eq!(status, 401);
+    assert!(
+        rejection_audited(&f.server, "federation").await,
+        "no audit record of the refused federated token"
+    );
+    f.server.stop().await;
+}

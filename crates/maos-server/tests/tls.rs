@@ -531,3 +531,39 @@ async fn a_certificate_caller_has_its_stored_roles_on_every_route() {
     assert_eq!(answer.status, 401, "{}", answer.body);
     server.stop().await;
 }
+
+/// A refused client certificate was only a security event and a log line, never audited.
+#[tokio::test]
+async fn a_refused_client_certificate_is_audited() {
+    let files = tempfile::tempdir().unwrap();
+    let (server_ca, client_ca) = (Ca::new("server CA"), Ca::new("client CA"));
+    let server = tls_server(files.path(), "optional", &server_ca, &client_ca).await;
+    let stranger = client_ca.leaf("nobody-we-know", vec![]);
+    let answer = request(
+        addr(&server),
+        client_config(&server_ca, &[&rustls::version::TLS13], Some(&stranger)),
+        "GET /v1/policy HTTP/1.1\r\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    let mut audited = false;
+    for _ in 0..50 {
+        let answer = request(
+            addr(&server),
+            client_config(&server_ca, &[&rustls::version::TLS13], None),
+            &format!(
+                "GET /v1/audit?action=identity.token.reject HTTP/1.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
+            ),
+        )
+        .await
+        .unwrap();
+        if answer.body.contains("certificate_unmapped") {
+            audited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(audited, "no audit record of the refused certificate");
+    server.stop().await;
+}
