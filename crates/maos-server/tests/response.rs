@@ -1445,3 +1445,92 @@ async fn an_event_sent_again_is_counted_once() {
     assert_eq!(setup.fetch_as("192.0.2.77").await, 200);
     setup.stop().await;
 }
+
+/// A tailed JSON-lines file takes the events `POST /v1/events` takes: without `id`, `time` or
+/// `source` they get the same defaults.
+#[tokio::test]
+async fn tailed_json_lines_without_id_or_source_are_taken() {
+    use maos_server::siem::config::{FileConfig, FileFormat, StartAt};
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join("events.jsonl");
+    let now = serde_json::to_value(Timestamp::now()).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\n",
+            json!({"type": "intrusion_attempt", "severity": "high",
+                "source_ip": "198.51.100.65", "resource": "document:x"}),
+            json!({"time": now, "type": "intrusion_attempt", "severity": "high",
+                "source_ip": "198.51.100.72"}),
+        ),
+    )
+    .unwrap();
+    let file_path = path.clone();
+    let server = TestServer::start_with(move |c| {
+        c.siem.file_poll_milliseconds = 50;
+        c.siem.files = vec![FileConfig {
+            path: file_path,
+            format: FileFormat::Json,
+            start_at: StartAt::Beginning,
+        }];
+    })
+    .await;
+    for ip in ["198.51.100.65", "198.51.100.72"] {
+        let mut found = Vec::new();
+        for _ in 0..50 {
+            let page: Value = server
+                .get(&format!("/v1/events?source_ip={ip}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            found = page["events"].as_array().cloned().unwrap_or_default();
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(found.len(), 1, "{ip}");
+        assert_eq!(found[0]["source"], "json");
+        assert!(!found[0]["id"].as_str().unwrap().is_empty());
+    }
+    server.stop().await;
+}
+
+/// Playbooks naming a rule or tag no loaded rule has are reported (they would never fire).
+#[tokio::test]
+async fn playbooks_that_match_no_rule_are_warned_about() {
+    let response: maos_server::response::ResponseConfig = toml::from_str(
+        r#"
+[[playbooks]]
+name = "typo"
+rules = ["Brute force from one source adress", "maos_brute_force_user"]
+tags = ["attack.credential_access"]
+[[playbooks.actions]]
+action = "block_ip"
+
+[[playbooks]]
+name = "fine"
+rules = ["Brute force from one source address"]
+tags = ["attack.credential-access"]
+[[playbooks.actions]]
+action = "block_ip"
+"#,
+    )
+    .unwrap();
+    let siem = maos_server::siem::config::SiemConfig::default();
+    let (_, catalog) = maos_server::siem::load_rules(&siem).unwrap();
+    let warnings = catalog.check_playbooks(&response.playbooks);
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings.iter().all(|w| w.contains("`typo`")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("attack.credential_access"))
+    );
+}

@@ -228,6 +228,72 @@ pub enum SiemStartError {
 /// The Sigma detector with the bundled rules and those of `siem.rules_dir`. A bundled rule that
 /// does not load stops the start; a broken file in `rules_dir` is logged and skipped.
 pub fn load_detector(config: &config::SiemConfig) -> Result<Detector, SiemStartError> {
+    load_rules(config).map(|(detector, _)| detector)
+}
+
+/// What playbooks can name: every loaded rule's id and title, and the tags they carry.
+#[derive(Debug, Default)]
+pub struct RuleCatalog {
+    pub names: HashSet<String>,
+    pub tags: HashSet<String>,
+}
+
+impl RuleCatalog {
+    fn of(files: &RuleFiles) -> RuleCatalog {
+        let mut catalog = RuleCatalog::default();
+        for file in &files.files {
+            let rules = file
+                .collection
+                .rules
+                .iter()
+                .map(|r| (&r.title, &r.id, &r.tags));
+            let correlations = file
+                .collection
+                .correlations
+                .iter()
+                .map(|r| (&r.title, &r.id, &r.tags));
+            for (title, id, tags) in rules.chain(correlations) {
+                catalog.names.insert(title.clone());
+                catalog.names.extend(id.iter().cloned());
+                catalog.tags.extend(tags.iter().cloned());
+            }
+        }
+        catalog
+    }
+
+    /// Logs a warning for each playbook `rules` entry that names no loaded rule by id or title
+    /// (a Sigma `name` is not matched), and each tag no loaded rule carries: such a playbook
+    /// never fires. Answers the warnings.
+    pub fn check_playbooks(&self, playbooks: &[crate::response::Playbook]) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for playbook in playbooks {
+            for rule in &playbook.rules {
+                if !self.names.contains(rule) {
+                    warnings.push(format!(
+                        "playbook `{}`: no loaded rule has the id or title `{rule}` \
+                         (a rule's Sigma `name` is not matched)",
+                        playbook.name
+                    ));
+                }
+            }
+            for tag in &playbook.tags {
+                if !self.tags.contains(tag) {
+                    warnings.push(format!(
+                        "playbook `{}`: no loaded rule carries the tag `{tag}`",
+                        playbook.name
+                    ));
+                }
+            }
+        }
+        for warning in &warnings {
+            tracing::warn!(warning = %warning, "response.playbook.matches_nothing");
+        }
+        warnings
+    }
+}
+
+/// The detector and the catalog of what it loaded.
+pub fn load_rules(config: &config::SiemConfig) -> Result<(Detector, RuleCatalog), SiemStartError> {
     let mut files = RuleFiles::default();
     for (path, yaml) in BUNDLED_RULES {
         files.add_yaml(PathBuf::from(path), yaml);
@@ -269,7 +335,7 @@ pub fn load_detector(config: &config::SiemConfig) -> Result<Detector, SiemStartE
         correlations = detector.correlation_count(),
         "siem.rules.loaded"
     );
-    Ok(detector)
+    Ok((detector, RuleCatalog::of(&files)))
 }
 
 /// The SIEM's running tasks.
@@ -287,7 +353,8 @@ pub async fn start(
     stop: watch::Receiver<bool>,
 ) -> Result<SiemTasks, SiemStartError> {
     let config = &state.config.siem;
-    let detector = load_detector(config)?;
+    let (detector, catalog) = load_rules(config)?;
+    catalog.check_playbooks(&state.config.response.playbooks);
     let mut tasks = Vec::new();
 
     // Webhooks subscribe before the first alert can be raised.
