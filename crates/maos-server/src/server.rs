@@ -319,13 +319,13 @@ pub fn run_blocking(
 /// Alerts arrive as they are raised (before they are stored), so that the detect-to-enforce
 /// time is the detector's and the action's, not the storage batch's.
 fn spawn_playbooks(state: &Arc<AppState>) -> tokio::task::JoinHandle<()> {
-    let mut alerts = state.siem.subscribe_alerts();
+    let mut hits = state.siem.subscribe_hits();
     let state = state.clone();
     tokio::spawn(async move {
         loop {
-            match alerts.recv().await {
-                Ok(alert) => {
-                    let trigger = crate::response::Trigger::from_alert(&alert);
+            match hits.recv().await {
+                Ok(hit) => {
+                    let trigger = crate::response::Trigger::from_hit(&hit);
                     state.responder.handle(&trigger).await;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {

@@ -747,6 +747,7 @@ fn trigger(rule: &str, severity: Severity, tags: &[&str]) -> Trigger {
         resource: Some("document:leak".into()),
         alert_id: Some("alert-7".into()),
         detected_at: Timestamp::now(),
+        event_time: None,
     }
 }
 
@@ -1082,6 +1083,7 @@ async fn enforcement_latency_distribution() {
             source_ip: Some(format!("10.{}.{}.1", i / 250, i % 250).parse().unwrap()),
             principal: None,
             detected_at: Timestamp::now(),
+            event_time: None,
             ..trigger("maos-brute-force-source", Severity::High, &[])
         };
         let outcomes = responder.handle(&hit).await;
@@ -1147,4 +1149,388 @@ duration = "10m"
         "{text}"
     );
     setup.server.stop().await;
+}
+
+const BLOCK_BRIEFLY: &str = r#"
+[[playbooks]]
+name = "block brute force"
+rules = ["Brute force from one source address"]
+[[playbooks.actions]]
+action = "block_ip"
+duration = "1s"
+"#;
+
+impl Setup {
+    /// Posts failed authentications from `ip` (new ids, one principal each) at `time`.
+    async fn post_failures(&self, ip: &str, count: usize, time: Option<String>) {
+        let events: Vec<Value> = (0..count)
+            .map(|i| {
+                let mut event = json!({"type": "authentication_failure", "severity": "low",
+                    "source_ip": ip, "principal": format!("user:u{i}")});
+                if let Some(time) = &time {
+                    event["time"] = json!(time);
+                }
+                event
+            })
+            .collect();
+        let response = self
+            .server
+            .post("/v1/events")
+            .json(&Value::Array(events))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+
+    async fn block_records(&self, target: &str) -> Vec<Value> {
+        let page: Value = self
+            .server
+            .get("/v1/response/actions?limit=50")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["action"] == "block_ip" && a["target"] == target)
+            .cloned()
+            .collect()
+    }
+
+    /// The alerts about `ip`, once stored (waits up to 5 s for at least one).
+    async fn alerts_of(&self, ip: &str) -> Vec<Value> {
+        for _ in 0..50 {
+            let page: Value = self
+                .server
+                .get(&format!("/v1/alerts?source_ip={ip}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
+            if !alerts.is_empty() {
+                return alerts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Vec::new()
+    }
+}
+
+/// A hit counted into the open alert reaches the playbooks: once the first ban has run out, the
+/// next failure bans the address again, twice as long.
+#[tokio::test]
+async fn a_repeat_offender_is_banned_again_while_its_alert_is_open() {
+    let setup = Setup::start_with_playbooks(BLOCK_BRIEFLY).await;
+    setup.post_failures("198.51.100.61", 10, None).await;
+    setup.fetch_becomes("198.51.100.61", 403).await;
+    let first = setup.block_records("198.51.100.61/32").await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let id = first[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(setup.ended(&id).await["state"], "expired");
+    setup.fetch_becomes("198.51.100.61", 200).await;
+
+    // One more failure, counted into the same open alert.
+    setup.post_failures("198.51.100.61", 1, None).await;
+    setup.fetch_becomes("198.51.100.61", 403).await;
+    let blocks = setup.block_records("198.51.100.61/32").await;
+    let second = blocks.iter().find(|b| b["id"] != id.as_str()).unwrap();
+    assert_eq!(second["repeat"], 2, "{second}");
+    let length = second["expires_at"].as_i64().unwrap() - second["created_at"].as_i64().unwrap();
+    assert_eq!(length, 2000, "{second}");
+    let alerts = setup.alerts_of("198.51.100.61").await;
+    let brute: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule_title"] == "Brute force from one source address")
+        .collect();
+    assert_eq!(brute.len(), 1, "{alerts:?}");
+    setup.stop().await;
+}
+
+/// An administrator's disable wins over an automatic one: the action ends (not undone) and its
+/// expiry does not enable the principal again.
+#[tokio::test]
+async fn an_administrator_disable_is_not_undone_by_an_automatic_disable_user() {
+    let setup = Setup::start().await;
+    setup
+        .create_principal(json!({"id": "agent:etl", "roles": []}))
+        .await;
+    let key = setup.api_key("agent:etl").await;
+    let answer = setup
+        .applied(json!({"action": "disable_user", "target": "agent:etl", "duration": "1s"}))
+        .await;
+    let disabled = setup
+        .server
+        .post("/v1/principals/agent:etl/disable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    let record = setup.ended(&id_of(&answer)).await;
+    assert_eq!(record["state"], "undone", "{record}");
+    assert!(
+        record["end_reason"]
+            .as_str()
+            .unwrap()
+            .contains("superseded"),
+        "{record}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(setup.credential_status(&key).await, 401);
+    let principal: Value = setup
+        .server
+        .get("/v1/principals/agent:etl")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(principal["status"], "disabled", "{principal}");
+    let (status, _) = setup.undo(&id_of(&answer)).await;
+    assert_eq!(status, 409);
+    setup.stop().await;
+}
+
+/// Days-old failures are stored and alerted on, but ban nobody now; a recent one does.
+#[tokio::test]
+async fn old_log_lines_raise_alerts_but_start_no_action() {
+    let setup = Setup::start_with_playbooks(BLOCK_BRIEFLY).await;
+    let old = Timestamp::from_unix_micros(Timestamp::now().unix_micros() - 3 * 86_400_000_000);
+    let old_text = serde_json::to_value(old).unwrap();
+    setup
+        .post_failures(
+            "198.51.100.62",
+            10,
+            Some(old_text.as_str().unwrap().to_owned()),
+        )
+        .await;
+    let alerts = setup.alerts_of("198.51.100.62").await;
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["rule_title"] == "Brute force from one source address"),
+        "{alerts:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(setup.block_records("198.51.100.62/32").await.is_empty());
+    assert_eq!(setup.fetch_as("198.51.100.62").await, 200);
+
+    let stale = Trigger {
+        event_time: Some(old),
+        ..trigger("Brute force from one source address", Severity::High, &[])
+    };
+    let outcomes = setup.state().responder.handle(&stale).await;
+    assert!(!outcomes.is_empty());
+    for outcome in &outcomes {
+        assert_eq!(outcome.status, OutcomeStatus::Skipped);
+        assert!(
+            outcome
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("max_trigger_age"),
+            "{outcome:?}"
+        );
+    }
+    setup.stop().await;
+}
+
+/// The latency is measured from the event's arrival, not from its own (older) time stamp.
+#[tokio::test]
+async fn the_enforcement_latency_counts_from_the_events_arrival() {
+    let setup = Setup::start_with_playbooks(BLOCK_BRIEFLY).await;
+    let earlier = Timestamp::from_unix_micros(Timestamp::now().unix_micros() - 120_000_000);
+    let text = serde_json::to_value(earlier).unwrap();
+    setup
+        .post_failures("198.51.100.63", 10, Some(text.as_str().unwrap().to_owned()))
+        .await;
+    setup.fetch_becomes("198.51.100.63", 403).await;
+    let blocks = setup.block_records("198.51.100.63/32").await;
+    let latency = blocks[0]["enforcement_latency_ms"].as_f64().unwrap();
+    assert!(latency < 60_000.0, "{latency}");
+    setup.stop().await;
+}
+
+/// `::ffff:a.b.c.d` posted to `/v1/events` is stored as a.b.c.d: found by either form and
+/// counted with the plain address.
+#[tokio::test]
+async fn ipv4_mapped_addresses_are_stored_as_ipv4() {
+    let setup = Setup::start_with_playbooks(BLOCK_BRIEFLY).await;
+    setup.post_failures("192.0.2.35", 5, None).await;
+    setup.post_failures("::ffff:192.0.2.35", 5, None).await;
+    let alerts = setup.alerts_of("192.0.2.35").await;
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["rule_title"] == "Brute force from one source address"),
+        "{alerts:?}"
+    );
+    let page: Value = setup
+        .server
+        .get("/v1/events?source_ip=192.0.2.35")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 10, "{page}");
+    assert!(events.iter().all(|e| e["source_ip"] == "192.0.2.35"));
+    setup.stop().await;
+}
+
+/// The same event id posted again is stored once and counted once.
+#[tokio::test]
+async fn an_event_sent_again_is_counted_once() {
+    let setup = Setup::start_with_playbooks(BLOCK_BRIEFLY).await;
+    for _ in 0..12 {
+        let response = setup
+            .server
+            .post("/v1/events")
+            .json(&json!({"id": "same-1", "type": "authentication_failure",
+                "severity": "medium", "source_ip": "192.0.2.77", "principal": "user:u1"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // A marker event through the same queue: once it is stored, the others were handled.
+    setup.post_failures("192.0.2.78", 1, None).await;
+    for _ in 0..50 {
+        let page: Value = setup
+            .server
+            .get("/v1/events?source_ip=192.0.2.78")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if page["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page: Value = setup
+        .server
+        .get("/v1/alerts?source_ip=192.0.2.77")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let brute = page["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["rule_title"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Brute force")
+        })
+        .count();
+    assert_eq!(brute, 0, "{page}");
+    assert!(setup.block_records("192.0.2.77/32").await.is_empty());
+    assert_eq!(setup.fetch_as("192.0.2.77").await, 200);
+    setup.stop().await;
+}
+
+/// A tailed JSON-lines file takes the events `POST /v1/events` takes: without `id`, `time` or
+/// `source` they get the same defaults.
+#[tokio::test]
+async fn tailed_json_lines_without_id_or_source_are_taken() {
+    use maos_server::siem::config::{FileConfig, FileFormat, StartAt};
+    let logs = tempfile::tempdir().unwrap();
+    let path = logs.path().join("events.jsonl");
+    let now = serde_json::to_value(Timestamp::now()).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\n",
+            json!({"type": "intrusion_attempt", "severity": "high",
+                "source_ip": "198.51.100.65", "resource": "document:x"}),
+            json!({"time": now, "type": "intrusion_attempt", "severity": "high",
+                "source_ip": "198.51.100.72"}),
+        ),
+    )
+    .unwrap();
+    let file_path = path.clone();
+    let server = TestServer::start_with(move |c| {
+        c.siem.file_poll_milliseconds = 50;
+        c.siem.files = vec![FileConfig {
+            path: file_path,
+            format: FileFormat::Json,
+            start_at: StartAt::Beginning,
+        }];
+    })
+    .await;
+    for ip in ["198.51.100.65", "198.51.100.72"] {
+        let mut found = Vec::new();
+        for _ in 0..50 {
+            let page: Value = server
+                .get(&format!("/v1/events?source_ip={ip}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            found = page["events"].as_array().cloned().unwrap_or_default();
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(found.len(), 1, "{ip}");
+        assert_eq!(found[0]["source"], "json");
+        assert!(!found[0]["id"].as_str().unwrap().is_empty());
+    }
+    server.stop().await;
+}
+
+/// Playbooks naming a rule or tag no loaded rule has are reported (they would never fire).
+#[tokio::test]
+async fn playbooks_that_match_no_rule_are_warned_about() {
+    let response: maos_server::response::ResponseConfig = toml::from_str(
+        r#"
+[[playbooks]]
+name = "typo"
+rules = ["Brute force from one source adress", "maos_brute_force_user"]
+tags = ["attack.credential_access"]
+[[playbooks.actions]]
+action = "block_ip"
+
+[[playbooks]]
+name = "fine"
+rules = ["Brute force from one source address"]
+tags = ["attack.credential-access"]
+[[playbooks.actions]]
+action = "block_ip"
+"#,
+    )
+    .unwrap();
+    let siem = maos_server::siem::config::SiemConfig::default();
+    let (_, catalog) = maos_server::siem::load_rules(&siem).unwrap();
+    let warnings = catalog.check_playbooks(&response.playbooks);
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(
+        warnings.iter().all(|w| w.contains("`typo`")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("attack.credential_access"))
+    );
 }

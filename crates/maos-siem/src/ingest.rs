@@ -125,7 +125,9 @@ impl LineDecoder {
             fnv(&[line.as_bytes(), &self.line_no.to_le_bytes()])
         );
         match format {
-            InputFormat::Json | InputFormat::Auto => decode_json(line).map(Some),
+            InputFormat::Json | InputFormat::Auto => {
+                decode_json(line, &id, self.time.now).map(Some)
+            }
             InputFormat::Cef => Ok(Some(Decoded::Event(cef_event(
                 &parse_cef(line)?,
                 id,
@@ -197,16 +199,27 @@ pub fn detect(line: &str) -> InputFormat {
     InputFormat::Syslog
 }
 
-fn decode_json(line: &str) -> Result<Decoded, DecodeError> {
+/// The `source` of a JSON-lines event that names none.
+pub const JSON_SOURCE: &str = "json";
+
+/// A JSON object with a `type` is a security event; like `POST /v1/events`, a missing `id`
+/// (here derived from the line and its number, so a file read again gives the same ids),
+/// `time` (`now`) or `source` ([`JSON_SOURCE`]) is filled in.
+fn decode_json(line: &str, id: &str, now: Timestamp) -> Result<Decoded, DecodeError> {
     let value: Value = serde_json::from_str(line).map_err(|e| DecodeError::Json(e.to_string()))?;
-    if !value.is_object() {
+    let Value::Object(object) = value else {
         return Err(DecodeError::NotAnObject(line.chars().take(80).collect()));
+    };
+    if object.contains_key("type") {
+        let mut event = object.clone();
+        event.entry("id").or_insert_with(|| json!(id));
+        event.entry("time").or_insert_with(|| json!(now));
+        event.entry("source").or_insert_with(|| json!(JSON_SOURCE));
+        if let Ok(event) = serde_json::from_value::<SecurityEvent>(Value::Object(event)) {
+            return Ok(Decoded::Event(event));
+        }
     }
-    let looks_like_event = value.get("type").is_some() && value.get("time").is_some();
-    if looks_like_event && let Ok(event) = serde_json::from_value::<SecurityEvent>(value.clone()) {
-        return Ok(Decoded::Event(event));
-    }
-    Ok(Decoded::Document(value))
+    Ok(Decoded::Document(Value::Object(object)))
 }
 
 fn insert(details: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {

@@ -27,6 +27,12 @@ pub fn run(args: ConfigArgs) -> Result<ExitCode, Failure> {
     match args.command {
         ConfigCommand::Check { file } => match maos_server::config::check_file(&file) {
             Ok(config) => {
+                // Playbooks that name no loaded rule or tag never fire: said, not refused.
+                if let Ok((_, catalog)) = maos_server::siem::load_rules(&config.siem) {
+                    for warning in catalog.check_playbooks(&config.response.playbooks) {
+                        eprintln!("warning: {warning}");
+                    }
+                }
                 crate::commands::out(&format!(
                     "{}: valid (listen {}, storage {}, {} forward-auth routes)",
                     file.display(),

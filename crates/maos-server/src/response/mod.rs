@@ -63,9 +63,13 @@ pub struct Trigger {
     pub resource: Option<String>,
     #[serde(default)]
     pub alert_id: Option<String>,
-    /// When the event that crossed the rule's threshold happened; the enforcement latency is
-    /// measured from here.
+    /// When the event behind the trigger arrived in MAOS; the enforcement latency is measured
+    /// from here.
     pub detected_at: Timestamp,
+    /// The event's own time (a log line's time stamp). A trigger whose event is older than
+    /// `response.max_trigger_age` starts no action. `None`: not known, never too old.
+    #[serde(default)]
+    pub event_time: Option<Timestamp>,
 }
 
 impl Trigger {
@@ -85,7 +89,26 @@ impl Trigger {
             resource: alert.resource.clone(),
             alert_id: Some(alert.id.clone()),
             detected_at: alert.trigger_time,
+            event_time: Some(alert.trigger_time),
         }
+    }
+
+    /// The trigger of a rule hit that raised or updated an alert: the alert's rule, severity,
+    /// tags and group; detected when the hit's event arrived in MAOS.
+    pub fn from_hit(hit: &crate::siem::AlertHit) -> Trigger {
+        Trigger {
+            detected_at: hit.received_at,
+            event_time: Some(hit.event_time),
+            ..Trigger::from_alert(&hit.alert)
+        }
+    }
+
+    /// How much older than `now` the trigger's event is, in milliseconds (0 when unknown or in
+    /// the future).
+    fn age_millis(&self, now: Timestamp) -> i64 {
+        self.event_time.map_or(0, |time| {
+            now.unix_micros().saturating_sub(time.unix_micros()).max(0) / 1000
+        })
     }
 }
 
@@ -661,11 +684,34 @@ impl Responder {
     }
 
     /// Runs every playbook the trigger matches, action by action, and answers what each did.
+    /// A trigger whose event is older than `response.max_trigger_age` (a replayed or late log
+    /// line) runs no action: each step is `skipped`.
     pub async fn handle(&self, trigger: &Trigger) -> Vec<ActionOutcome> {
         let mut outcomes = Vec::new();
+        let age = trigger.age_millis(Timestamp::now());
+        let stale = age > millis(self.config.max_trigger_age.0);
         for playbook in self.config.playbooks.iter().filter(|p| p.matches(trigger)) {
+            if stale {
+                tracing::warn!(
+                    playbook = %playbook.name,
+                    rule.id = %trigger.rule_id,
+                    alert.id = trigger.alert_id.as_deref().unwrap_or(""),
+                    age_ms = age,
+                    "response.trigger.too_old"
+                );
+            }
             for step in &playbook.actions {
-                let outcome = self.run_step(playbook, step, trigger).await;
+                let outcome = if stale {
+                    metrics::counter!("maos_response_actions_total", "action" => step.action.as_str(), "status" => "skipped_too_old")
+                        .increment(1);
+                    ActionOutcome::new(OutcomeStatus::Skipped, step.action).with_message(format!(
+                        "the trigger's event is {} s old, older than response.max_trigger_age ({})",
+                        age / 1000,
+                        String::from(self.config.max_trigger_age)
+                    ))
+                } else {
+                    self.run_step(playbook, step, trigger).await
+                };
                 tracing::info!(
                     playbook = %playbook.name,
                     rule.id = %trigger.rule_id,
@@ -985,6 +1031,36 @@ impl Responder {
         self.reload(&state.store).await?;
         tracing::info!(response.id = %record.id, action = record.action.as_str(), target = %record.target, state = record.state.as_str(), "response.ended");
         Ok(Some(record))
+    }
+
+    /// An administrator disabled `principal` (`type:id`) by hand: an automatic `disable_user` in
+    /// force on it ends now without being undone (the administrator's disable is for good, so
+    /// neither its expiry nor an undo enables the principal again). Answers how many ended.
+    pub async fn yield_disable_to(&self, principal: &str, caller: &str) -> Result<usize, ApiError> {
+        let state = self.state()?;
+        let actions = state.store.response_actions();
+        let Some(row) = actions
+            .active_for(ActionKind::DisableUser.as_str(), principal)
+            .await?
+        else {
+            return Ok(0);
+        };
+        let mut record = ActionRecord::from_row(&row)?;
+        record.state = ActionState::Undone;
+        record.ended_at = Some(now_millis());
+        record.end_reason = Some(format!(
+            "superseded: {caller} disabled the principal; it stays disabled"
+        ));
+        // Nothing to undo any more: the disable is the administrator's now.
+        record.effect.insert("was_active".into(), json!(false));
+        let ended = actions
+            .update(&record.to_row()?, ActionState::Active.as_str())
+            .await?;
+        self.reload(&state.store).await?;
+        if ended {
+            tracing::info!(response.id = %record.id, target = %record.target, "response.superseded");
+        }
+        Ok(usize::from(ended))
     }
 
     /// Ends every active action whose time has run out.

@@ -21,6 +21,9 @@ pub struct ResponseConfig {
     pub ban_memory: HumanDuration,
     /// The longest an escalated ban lasts.
     pub max_ban: HumanDuration,
+    /// A trigger whose event (by its own time stamp) is older than this starts no action: old
+    /// or replayed log lines are stored and alerted on, but ban nobody now.
+    pub max_trigger_age: HumanDuration,
     pub playbooks: Vec<Playbook>,
 }
 
@@ -31,6 +34,7 @@ impl Default for ResponseConfig {
             max_duration: HumanDuration(Duration::from_secs(30 * 86_400)),
             ban_memory: HumanDuration(Duration::from_secs(86_400)),
             max_ban: HumanDuration(Duration::from_secs(7 * 86_400)),
+            max_trigger_age: HumanDuration(Duration::from_secs(10 * 60)),
             playbooks: Vec::new(),
         }
     }
@@ -100,6 +104,9 @@ impl ResponseConfig {
             return Err(
                 "response.max_ban must be positive and at most response.max_duration".into(),
             );
+        }
+        if self.max_trigger_age.0.is_zero() {
+            return Err("response.max_trigger_age must be positive".into());
         }
         let mut names = std::collections::HashSet::new();
         for playbook in &self.playbooks {

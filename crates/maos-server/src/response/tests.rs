@@ -11,6 +11,7 @@ fn trigger() -> Trigger {
         resource: Some("document:plans".into()),
         alert_id: Some("alert-1".into()),
         detected_at: Timestamp::now(),
+        event_time: None,
     }
 }
 

@@ -607,6 +607,11 @@ async fn set_status(
             revoke_refresh_of(&state, &id).await?;
             cut_off(&state, &id, CutoffScope::All).await?;
             revoke_api_keys_of(&state, &id).await?;
+            // An automatic disable in force on it must not enable it again when it ends.
+            state
+                .responder
+                .yield_disable_to(&id.to_string(), &caller.subject.qualified())
+                .await?;
             "identity.principal.disable"
         }
     };

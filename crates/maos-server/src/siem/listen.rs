@@ -32,7 +32,7 @@ const DECODE_BATCH: usize = 256;
 /// Starts the configured listeners and their decoder.
 pub async fn start(
     state: &Arc<AppState>,
-    queue: mpsc::Sender<Vec<SecurityEvent>>,
+    queue: mpsc::Sender<super::Batch>,
 ) -> Result<Vec<JoinHandle<()>>, SiemStartError> {
     let config = &state.config.siem;
     let mut tasks = Vec::new();
@@ -97,7 +97,7 @@ pub fn decoder(config: &SiemConfig, format: InputFormat) -> LineDecoder {
 pub async fn decode_lines(
     mut lines: mpsc::Receiver<String>,
     mut decoder: LineDecoder,
-    queue: mpsc::Sender<Vec<SecurityEvent>>,
+    queue: mpsc::Sender<super::Batch>,
     input: &'static str,
 ) {
     let mut batch = Vec::new();

@@ -12,7 +12,7 @@ mod listen;
 mod tail;
 mod webhook;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,15 +76,44 @@ const MAX_OPEN_ALERTS: usize = 100_000;
 /// Most keys the correlator remembers.
 const MAX_CORRELATION_KEYS: usize = 200_000;
 
+/// How many recent event ids are remembered so that an event sent again is not evaluated again.
+const MAX_SEEN_IDS: usize = 100_000;
+
+/// How many rule hits may wait for the automated responses before they miss some.
+const HIT_BUFFER: usize = 4096;
+
+/// Events as they are queued for the SIEM task, with the time they arrived in MAOS.
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<SecurityEvent>,
+    pub received_at: Timestamp,
+}
+
+/// A rule hit that raised an alert or was counted into an open one, as the automated responses
+/// receive it.
+#[derive(Clone, Debug)]
+pub struct AlertHit {
+    /// The alert as it stands after the hit.
+    pub alert: Arc<Alert>,
+    /// The hit's event's own time (a log line's time stamp, or `time` of a posted event).
+    pub event_time: Timestamp,
+    /// When the hit's event arrived in MAOS (queued for the SIEM, or emitted in process).
+    pub received_at: Timestamp,
+    /// Whether the hit raised the alert (else it was counted into an open one).
+    pub new: bool,
+}
+
 /// The SIEM's channels, reachable from [`AppState`]: the ingestion queue and the alerts.
 #[derive(Debug)]
 pub struct SiemHub {
     /// Every new alert, as it is raised. Subscribe with [`SiemHub::subscribe_alerts`].
     pub alerts: broadcast::Sender<Arc<Alert>>,
+    /// Every rule hit that raised or updated an alert. Subscribe with [`SiemHub::subscribe_hits`].
+    pub hits: broadcast::Sender<AlertHit>,
     /// The syslog listeners' bound addresses.
     pub addrs: ListenerAddrs,
-    ingest: mpsc::Sender<Vec<SecurityEvent>>,
-    ingest_rx: Mutex<Option<mpsc::Receiver<Vec<SecurityEvent>>>>,
+    ingest: mpsc::Sender<Batch>,
+    ingest_rx: Mutex<Option<mpsc::Receiver<Batch>>>,
 }
 
 /// The ingestion queue is full.
@@ -98,6 +127,7 @@ impl SiemHub {
         let (ingest, rx) = mpsc::channel(queue.max(1));
         Self {
             alerts: broadcast::channel(ALERT_BUFFER).0,
+            hits: broadcast::channel(HIT_BUFFER).0,
             addrs: ListenerAddrs::default(),
             ingest,
             ingest_rx: Mutex::new(Some(rx)),
@@ -109,22 +139,31 @@ impl SiemHub {
         self.alerts.subscribe()
     }
 
+    /// Rule hits that raise or update alerts, from now on.
+    pub fn subscribe_hits(&self) -> broadcast::Receiver<AlertHit> {
+        self.hits.subscribe()
+    }
+
     /// Queues events without waiting; `Err` when the queue is full (counted).
     pub fn try_submit(
         &self,
         events: Vec<SecurityEvent>,
         input: &'static str,
     ) -> Result<(), QueueFull> {
-        match self.ingest.try_send(events) {
+        let batch = Batch {
+            events,
+            received_at: Timestamp::now(),
+        };
+        match self.ingest.try_send(batch) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(events)) => {
+            Err(mpsc::error::TrySendError::Full(batch)) => {
                 metrics::counter!("maos_siem_events_dropped_total", "input" => input, "reason" => "queue_full")
-                    .increment(events.len() as u64);
+                    .increment(batch.events.len() as u64);
                 Err(QueueFull)
             }
-            Err(mpsc::error::TrySendError::Closed(events)) => {
+            Err(mpsc::error::TrySendError::Closed(batch)) => {
                 metrics::counter!("maos_siem_events_dropped_total", "input" => input, "reason" => "closed")
-                    .increment(events.len() as u64);
+                    .increment(batch.events.len() as u64);
                 Err(QueueFull)
             }
         }
@@ -135,35 +174,35 @@ impl SiemHub {
         submit_to(&self.ingest, events, input).await;
     }
 
-    fn sender(&self) -> mpsc::Sender<Vec<SecurityEvent>> {
+    fn sender(&self) -> mpsc::Sender<Batch> {
         self.ingest.clone()
     }
 
-    fn take_receiver(&self) -> Option<mpsc::Receiver<Vec<SecurityEvent>>> {
+    fn take_receiver(&self) -> Option<mpsc::Receiver<Batch>> {
         self.ingest_rx.lock().ok()?.take()
     }
 }
 
-/// Queues events, waiting while the queue is full; each wait is counted in
-/// `maos_siem_backpressure_total`.
-async fn submit_to(
-    queue: &mpsc::Sender<Vec<SecurityEvent>>,
-    events: Vec<SecurityEvent>,
-    input: &'static str,
-) {
+/// Queues events, stamped with their arrival now, waiting while the queue is full; each wait is
+/// counted in `maos_siem_backpressure_total`.
+async fn submit_to(queue: &mpsc::Sender<Batch>, events: Vec<SecurityEvent>, input: &'static str) {
     if events.is_empty() {
         return;
     }
-    let events = match queue.try_send(events) {
-        Ok(()) => return,
-        Err(mpsc::error::TrySendError::Full(events)) => {
-            metrics::counter!("maos_siem_backpressure_total", "input" => input).increment(1);
-            events
-        }
-        Err(mpsc::error::TrySendError::Closed(events)) => events,
+    let batch = Batch {
+        events,
+        received_at: Timestamp::now(),
     };
-    let count = events.len() as u64;
-    if queue.send(events).await.is_err() {
+    let batch = match queue.try_send(batch) {
+        Ok(()) => return,
+        Err(mpsc::error::TrySendError::Full(batch)) => {
+            metrics::counter!("maos_siem_backpressure_total", "input" => input).increment(1);
+            batch
+        }
+        Err(mpsc::error::TrySendError::Closed(batch)) => batch,
+    };
+    let count = batch.events.len() as u64;
+    if queue.send(batch).await.is_err() {
         metrics::counter!("maos_siem_events_dropped_total", "input" => input, "reason" => "closed")
             .increment(count);
     }
@@ -189,6 +228,72 @@ pub enum SiemStartError {
 /// The Sigma detector with the bundled rules and those of `siem.rules_dir`. A bundled rule that
 /// does not load stops the start; a broken file in `rules_dir` is logged and skipped.
 pub fn load_detector(config: &config::SiemConfig) -> Result<Detector, SiemStartError> {
+    load_rules(config).map(|(detector, _)| detector)
+}
+
+/// What playbooks can name: every loaded rule's id and title, and the tags they carry.
+#[derive(Debug, Default)]
+pub struct RuleCatalog {
+    pub names: HashSet<String>,
+    pub tags: HashSet<String>,
+}
+
+impl RuleCatalog {
+    fn of(files: &RuleFiles) -> RuleCatalog {
+        let mut catalog = RuleCatalog::default();
+        for file in &files.files {
+            let rules = file
+                .collection
+                .rules
+                .iter()
+                .map(|r| (&r.title, &r.id, &r.tags));
+            let correlations = file
+                .collection
+                .correlations
+                .iter()
+                .map(|r| (&r.title, &r.id, &r.tags));
+            for (title, id, tags) in rules.chain(correlations) {
+                catalog.names.insert(title.clone());
+                catalog.names.extend(id.iter().cloned());
+                catalog.tags.extend(tags.iter().cloned());
+            }
+        }
+        catalog
+    }
+
+    /// Logs a warning for each playbook `rules` entry that names no loaded rule by id or title
+    /// (a Sigma `name` is not matched), and each tag no loaded rule carries: such a playbook
+    /// never fires. Answers the warnings.
+    pub fn check_playbooks(&self, playbooks: &[crate::response::Playbook]) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for playbook in playbooks {
+            for rule in &playbook.rules {
+                if !self.names.contains(rule) {
+                    warnings.push(format!(
+                        "playbook `{}`: no loaded rule has the id or title `{rule}` \
+                         (a rule's Sigma `name` is not matched)",
+                        playbook.name
+                    ));
+                }
+            }
+            for tag in &playbook.tags {
+                if !self.tags.contains(tag) {
+                    warnings.push(format!(
+                        "playbook `{}`: no loaded rule carries the tag `{tag}`",
+                        playbook.name
+                    ));
+                }
+            }
+        }
+        for warning in &warnings {
+            tracing::warn!(warning = %warning, "response.playbook.matches_nothing");
+        }
+        warnings
+    }
+}
+
+/// The detector and the catalog of what it loaded.
+pub fn load_rules(config: &config::SiemConfig) -> Result<(Detector, RuleCatalog), SiemStartError> {
     let mut files = RuleFiles::default();
     for (path, yaml) in BUNDLED_RULES {
         files.add_yaml(PathBuf::from(path), yaml);
@@ -230,7 +335,7 @@ pub fn load_detector(config: &config::SiemConfig) -> Result<Detector, SiemStartE
         correlations = detector.correlation_count(),
         "siem.rules.loaded"
     );
-    Ok(detector)
+    Ok((detector, RuleCatalog::of(&files)))
 }
 
 /// The SIEM's running tasks.
@@ -248,7 +353,8 @@ pub async fn start(
     stop: watch::Receiver<bool>,
 ) -> Result<SiemTasks, SiemStartError> {
     let config = &state.config.siem;
-    let detector = load_detector(config)?;
+    let (detector, catalog) = load_rules(config)?;
+    catalog.check_playbooks(&state.config.response.playbooks);
     let mut tasks = Vec::new();
 
     // Webhooks subscribe before the first alert can be raised.
@@ -353,6 +459,9 @@ struct Pipeline {
     /// Dedup keys of alerts changed since the last flush.
     dirty: HashSet<String>,
     pending: Vec<EventRow>,
+    /// Recently seen event ids, and the order they were seen in (oldest first).
+    seen: HashSet<String>,
+    seen_order: VecDeque<String>,
 }
 
 impl Pipeline {
@@ -368,13 +477,15 @@ impl Pipeline {
             open: HashMap::new(),
             dirty: HashSet::new(),
             pending: Vec::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
         }
     }
 
     async fn run(
         mut self,
         mut emitted: broadcast::Receiver<Arc<SecurityEvent>>,
-        mut ingest: mpsc::Receiver<Vec<SecurityEvent>>,
+        mut ingest: mpsc::Receiver<Batch>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut flush = tokio::time::interval(FLUSH_INTERVAL);
@@ -384,7 +495,7 @@ impl Pipeline {
         while emitted_open || ingest_open {
             tokio::select! {
                 received = emitted.recv(), if emitted_open => match received {
-                    Ok(event) => self.handle(SecurityEvent::clone(&event), "emitted"),
+                    Ok(event) => self.handle(SecurityEvent::clone(&event), "emitted", Timestamp::now()),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "siem.events.lagged");
                         metrics::counter!("maos_siem_events_dropped_total", "input" => "emitted", "reason" => "lagged")
@@ -394,8 +505,8 @@ impl Pipeline {
                 },
                 batch = ingest.recv(), if ingest_open => match batch {
                     Some(batch) => {
-                        for event in batch {
-                            self.handle(event, "ingested");
+                        for event in batch.events {
+                            self.handle(event, "ingested", batch.received_at);
                         }
                     }
                     None => ingest_open = false,
@@ -408,8 +519,8 @@ impl Pipeline {
                     }
                     // Shutting down: what was accepted is stored before the store closes.
                     while let Ok(batch) = ingest.try_recv() {
-                        for event in batch {
-                            self.handle(event, "ingested");
+                        for event in batch.events {
+                            self.handle(event, "ingested", batch.received_at);
                         }
                     }
                     break;
@@ -422,13 +533,24 @@ impl Pipeline {
         self.flush().await;
     }
 
-    fn handle(&mut self, mut event: SecurityEvent, origin: &'static str) {
+    fn handle(&mut self, mut event: SecurityEvent, origin: &'static str, received_at: Timestamp) {
         metrics::counter!("maos_siem_events_total", "origin" => origin).increment(1);
+        if !self.first_sighting(&event.id) {
+            // Sent again (a retried batch): stored once already, and counted once.
+            metrics::counter!("maos_siem_events_duplicate_total", "origin" => origin).increment(1);
+            return;
+        }
+        // `::ffff:a.b.c.d` is the IPv4 address a.b.c.d: stored, searched and grouped as such.
+        if let Some(std::net::IpAddr::V6(v6)) = event.source_ip
+            && let Some(v4) = v6.to_ipv4_mapped()
+        {
+            event.source_ip = Some(std::net::IpAddr::V4(v4));
+        }
         if event.correlation_id.is_none() {
             event.correlation_id = Some(self.correlator.assign(&event));
         }
         for hit in self.detector.process(&event) {
-            self.raise(&hit, &event);
+            self.raise(&hit, &event, received_at);
         }
         match event_row(&event) {
             Ok(row) => self.pending.push(row),
@@ -438,7 +560,22 @@ impl Pipeline {
         }
     }
 
-    fn raise(&mut self, hit: &RuleHit, event: &SecurityEvent) {
+    /// Whether `id` was not among the recently seen event ids; remembers it.
+    fn first_sighting(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.seen_order.len() >= MAX_SEEN_IDS
+            && let Some(oldest) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(id.to_owned());
+        self.seen_order.push_back(id.to_owned());
+        true
+    }
+
+    fn raise(&mut self, hit: &RuleHit, event: &SecurityEvent, received_at: Timestamp) {
         let key = dedup_key(hit, event);
         if let Some(alert) = self.open.get_mut(&key) {
             let gap = event
@@ -449,6 +586,14 @@ impl Pipeline {
             if gap <= self.suppression_secs {
                 alert.absorb(hit, event);
                 metrics::counter!("maos_siem_alerts_suppressed_total").increment(1);
+                // The responses see every hit: a repeat offender is acted on again once an
+                // earlier action has ended.
+                let _ = self.state.siem.hits.send(AlertHit {
+                    alert: Arc::new(alert.clone()),
+                    event_time: event.time,
+                    received_at,
+                    new: false,
+                });
                 self.dirty.insert(key);
                 return;
             }
@@ -464,7 +609,14 @@ impl Pipeline {
         );
         metrics::counter!("maos_siem_alerts_total", "severity" => alert.severity.as_str())
             .increment(1);
-        let _ = self.state.siem.alerts.send(Arc::new(alert.clone()));
+        let shared = Arc::new(alert.clone());
+        let _ = self.state.siem.alerts.send(shared.clone());
+        let _ = self.state.siem.hits.send(AlertHit {
+            alert: shared,
+            event_time: event.time,
+            received_at,
+            new: true,
+        });
         self.open.insert(key.clone(), alert);
         self.dirty.insert(key);
     }

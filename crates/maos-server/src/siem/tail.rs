@@ -14,7 +14,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use maos_core::SecurityEvent;
 use tokio::sync::mpsc;
 
 use super::config::{FileConfig, SiemConfig, StartAt};
@@ -45,11 +44,7 @@ impl TailOptions {
 }
 
 /// Tails one file until the server stops.
-pub async fn tail_file(
-    file: FileConfig,
-    options: TailOptions,
-    queue: mpsc::Sender<Vec<SecurityEvent>>,
-) {
+pub async fn tail_file(file: FileConfig, options: TailOptions, queue: mpsc::Sender<super::Batch>) {
     let mut decoder = super::listen::decoder(&options.siem, file.format.input_format());
     let mut tailer = Some(Tailer::new(
         file.path.clone(),
