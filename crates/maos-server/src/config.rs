@@ -413,13 +413,24 @@ impl Config {
             }
             None => ("(defaults)".to_owned(), String::new()),
         };
+        Self::from_toml(&name, &source, env)
+    }
+
+    /// Reads configuration text (`name` is where it came from, for errors), applies `MAOS_*`
+    /// overrides from `env`, and validates: [`Config::load`] without the file system.
+    pub fn from_toml(
+        name: &str,
+        source: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let name = name.to_owned();
         // Deserialize the file alone first, so that errors point into it.
-        if let Err(e) = toml::from_str::<Config>(&source) {
-            return Err(locate_route_error(&name, &source)
-                .unwrap_or_else(|| located(&name, &source, e.span(), e.message())));
+        if let Err(e) = toml::from_str::<Config>(source) {
+            return Err(locate_route_error(&name, source)
+                .unwrap_or_else(|| located(&name, source, e.span(), e.message())));
         }
         let mut table: toml::Table =
-            toml::from_str(&source).map_err(|e| located(&name, &source, e.span(), e.message()))?;
+            toml::from_str(source).map_err(|e| located(&name, source, e.span(), e.message()))?;
 
         for (section, key, kind) in ENV_KEYS {
             let var = env_name(section, key);

@@ -1,0 +1,68 @@
+//! Compact JWS tokens against a fixed key set: header parsing, key lookup, algorithm checks
+//! and signature verification never panic, and only the signer's own tokens verify. The
+//! access-token validator (claims, subject, scope) runs on whatever verifies.
+#![no_main]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use maos_identity::jose::jws::peek_header;
+use maos_identity::jose::{Algorithm, JwsPolicy, KeySet, verify_compact};
+use maos_identity::token::revocation::RevocationSet;
+use maos_identity::token::{
+    AccessTokenValidator, SignerConfig, SigningAlgorithm, SigningKeyState, TokenSigner,
+};
+use maos_identity::{ManualClock, SecretBytes};
+
+/// The key that signed the seed tokens in fuzz/corpus/identity_jws.
+const PKCS8: &[u8] = include_bytes!("../fixtures/ed25519.pk8");
+
+struct Fixture {
+    keys: KeySet,
+    validator: AccessTokenValidator,
+    revoked: RevocationSet,
+}
+
+fn fixture() -> &'static Option<Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let clock = ManualClock::at(1_800_000_060);
+        let mut signer = TokenSigner::new(
+            SignerConfig {
+                issuer: "https://maos.example".to_owned(),
+                audience: "maos".to_owned(),
+                access_token_ttl: Duration::from_secs(300),
+            },
+            clock.clone(),
+        );
+        let pkcs8 = SecretBytes::new(PKCS8.to_vec());
+        signer.add_key(SigningAlgorithm::EdDsa, &pkcs8, SigningKeyState::Active).ok()?;
+        Some(Fixture {
+            keys: signer.key_set(),
+            validator: signer.validator(Duration::from_secs(30)),
+            revoked: RevocationSet::new(Duration::from_secs(30), clock),
+        })
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(fixture) = fixture() else {
+        return;
+    };
+    let _ = peek_header(token, 8192);
+
+    let policy = JwsPolicy {
+        allowed_algorithms: vec![Algorithm::EdDsa, Algorithm::Es256, Algorithm::Hs256],
+        ..JwsPolicy::default()
+    };
+    if let Ok(verified) = verify_compact(token, &fixture.keys, &policy) {
+        // A valid signature means the token is the signer's: the key id is its key's.
+        assert_eq!(verified.header.alg, Algorithm::EdDsa);
+        assert!(fixture.keys.find(Some(&verified.kid)).is_ok());
+    }
+    let _ = fixture.validator.validate(token, &fixture.revoked);
+});
