@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for allow_symmetric in [false, true] {
         for skip_unusable in [false, true] {
-            let options = KeySetOptions { allow_symmetric, skip_unusable };
+            let options = KeySetOptions {
+                allow_symmetric,
+                skip_unusable,
+            };
             let Ok(set) = KeySet::from_jwks_json(text, options) else {
                 continue;
             };
@@ -26,8 +29,13 @@ fuzz_target!(|data: &[u8]| {
             let again = KeySet::from_jwks_json(&written, options);
             match again {
                 Ok(again) => {
-                    let kids = |s: &KeySet| s.keys().iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
-                    assert_eq!(kids(&set), kids(&again), "the key ids changed on the way back");
+                    let kids =
+                        |s: &KeySet| s.keys().iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+                    assert_eq!(
+                        kids(&set),
+                        kids(&again),
+                        "the key ids changed on the way back"
+                    );
                 }
                 Err(e) => panic!("a key set's own JWKS does not read: {e}\n{written}"),
             }

@@ -24,8 +24,8 @@ struct Fixture {
     revoked: RevocationSet,
 }
 
-fn fixture() -> &'static Option<Fixture> {
-    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let clock = ManualClock::at(1_800_000_060);
         let mut signer = TokenSigner::new(
@@ -37,14 +37,24 @@ fn fixture() -> &'static Option<Fixture> {
             clock.clone(),
         );
         let pkcs8 = SecretBytes::new(PKCS8.to_vec());
-        signer.add_key(SigningAlgorithm::EdDsa, &pkcs8, SigningKeyState::Active).ok()?;
+        signer
+            .add_key(SigningAlgorithm::EdDsa, &pkcs8, SigningKeyState::Active)
+            .expect("the fixture signing key loads");
         // A second key of the other algorithm, so that lookups choose between two.
-        signer.rotate(SigningAlgorithm::Es256).ok()?;
-        Some(Fixture {
+        signer
+            .rotate(SigningAlgorithm::Es256)
+            .expect("an ES256 key is generated");
+        let fixture = Fixture {
             keys: signer.key_set(),
             validator: signer.validator(Duration::from_secs(30)),
             revoked: RevocationSet::new(Duration::from_secs(30), clock),
-        })
+        };
+        // The seed token is real: it passes, so the corpus starts on the accepting path.
+        let seed = include_str!("../corpus/identity_jws/access-token");
+        if let Err(e) = fixture.validator.validate(seed, &fixture.revoked) {
+            panic!("the seed token no longer validates: {e}");
+        }
+        fixture
     })
 }
 
@@ -52,9 +62,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(fixture) = fixture() else {
-        return;
-    };
+    let fixture = fixture();
     let _ = peek_header(token, 8192);
 
     let policy = JwsPolicy {

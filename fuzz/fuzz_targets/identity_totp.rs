@@ -32,14 +32,20 @@ fuzz_target!(|data: &[u8]| {
         Ok(step) => {
             let at = step.saturating_mul(config.period);
             let expected = totp_at(&secret, &config, at);
-            assert_eq!(expected.map(|c| c.expose().to_owned()).ok().as_deref(), Some(code));
+            assert_eq!(
+                expected.map(|c| c.expose().to_owned()).ok().as_deref(),
+                Some(code)
+            );
             assert!(matches!(
                 verify_totp(&secret, &config, code, now, Some(step)),
                 Err(TotpError::Replayed)
             ));
         }
         Err(TotpError::Malformed(_)) => {
-            assert!(code.len() != usize::from(config.digits) || !code.bytes().all(|b| b.is_ascii_digit()));
+            assert!(
+                code.len() != usize::from(config.digits)
+                    || !code.bytes().all(|b| b.is_ascii_digit())
+            );
         }
         Err(_) => {}
     }

@@ -24,18 +24,37 @@ fuzz_target!(|data: &[u8]| {
 
     for pattern in [&a, &b] {
         if pattern.is_exact() {
-            assert!(pattern.matches(pattern.as_str()), "an exact pattern misses itself");
+            assert!(
+                pattern.matches(pattern.as_str()),
+                "an exact pattern misses itself"
+            );
         }
         if pattern.matches(resource) {
-            assert!(resource.starts_with(pattern.literal_prefix()), "match without the prefix");
-            assert!(resource.ends_with(pattern.literal_suffix()), "match without the suffix");
+            assert!(
+                resource.starts_with(pattern.literal_prefix()),
+                "match without the prefix"
+            );
+            assert!(
+                resource.ends_with(pattern.literal_suffix()),
+                "match without the suffix"
+            );
         }
     }
     let (in_a, in_b) = (a.matches(resource), b.matches(resource));
     if a.covers(&b) && in_b {
-        assert!(in_a, "`{}` covers `{}` but misses `{resource}`", a.as_str(), b.as_str());
+        assert!(
+            in_a,
+            "`{}` covers `{}` but misses `{resource}`",
+            a.as_str(),
+            b.as_str()
+        );
     }
     if in_a && in_b {
-        assert!(a.may_overlap(&b), "`{}` and `{}` both match `{resource}`", a.as_str(), b.as_str());
+        assert!(
+            a.may_overlap(&b),
+            "`{}` and `{}` both match `{resource}`",
+            a.as_str(),
+            b.as_str()
+        );
     }
 });

@@ -31,7 +31,10 @@ fn detector() -> &'static Mutex<Detector> {
         });
         for (index, yaml) in RULES.iter().enumerate() {
             let errors = detector.add_yaml(&format!("rule-{index}.yml"), yaml);
-            assert!(errors.is_empty(), "a shipped rule does not load: {errors:?}");
+            assert!(
+                errors.is_empty(),
+                "a shipped rule does not load: {errors:?}"
+            );
         }
         Mutex::new(detector)
     })
@@ -45,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(event) = serde_json::from_str::<SecurityEvent>(line) {
         let json = serde_json::to_string(&event).unwrap_or_default();
         let again: Result<SecurityEvent, _> = serde_json::from_str(&json);
-        assert!(again.is_ok(), "an event's JSON form does not decode: {json}");
+        assert!(
+            again.is_ok(),
+            "an event's JSON form does not decode: {json}"
+        );
     }
 
     let ctx = TimeContext::new(Timestamp::from_unix_seconds(1_767_225_600));

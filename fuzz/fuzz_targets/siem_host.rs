@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Some(ip) = parse_ip(token) {
-        assert_eq!(parse_ip(&ip.to_string()), Some(ip), "an address does not round-trip");
+        assert_eq!(
+            parse_ip(&ip.to_string()),
+            Some(ip),
+            "an address does not round-trip"
+        );
     }
     if let Some((host, _port)) = parse_host_port(token)
         && let Host::Ip(ip) = &host
@@ -20,6 +24,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(host) = parse_host(token)
         && let Host::Ip(ip) = host
     {
-        assert_eq!(parse_host(&ip.to_string()), Some(Host::Ip(ip)), "a host does not round-trip");
+        assert_eq!(
+            parse_host(&ip.to_string()),
+            Some(Host::Ip(ip)),
+            "a host does not round-trip"
+        );
     }
 });

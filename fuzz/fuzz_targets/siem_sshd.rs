@@ -13,13 +13,21 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let ctx = TimeContext::new(Timestamp::from_unix_seconds(1_767_225_600));
 
-    for mode in [SshdMode::Normal, SshdMode::Ddos, SshdMode::Extra, SshdMode::Aggressive] {
+    for mode in [
+        SshdMode::Normal,
+        SshdMode::Ddos,
+        SshdMode::Extra,
+        SshdMode::Aggressive,
+    ] {
         let mut parser = SshdParser::new(mode, ctx);
         let mut lines = 0usize;
         for line in text.lines() {
             lines += 1;
             let _ = parser.feed(line);
-            assert!(parser.tracked_connections() <= lines, "more connections than lines");
+            assert!(
+                parser.tracked_connections() <= lines,
+                "more connections than lines"
+            );
         }
         parser.set_now(Timestamp::from_unix_seconds(1_767_312_000));
         let _ = parser.feed("");

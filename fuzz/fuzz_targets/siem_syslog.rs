@@ -20,10 +20,21 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_bsd_stamp(line, &ctx);
 
     if let Ok(message) = parse_syslog(line, &ctx) {
-        assert!(line.contains(message.message), "the message is not part of the line");
-        for part in [message.hostname, message.app_name, message.proc_id, message.msg_id] {
+        assert!(
+            line.contains(message.message),
+            "the message is not part of the line"
+        );
+        for part in [
+            message.hostname,
+            message.app_name,
+            message.proc_id,
+            message.msg_id,
+        ] {
             if let Some(part) = part {
-                assert!(line.contains(part), "a header field is not part of the line");
+                assert!(
+                    line.contains(part),
+                    "a header field is not part of the line"
+                );
             }
         }
         if message.format == SyslogFormat::Rfc5424 {

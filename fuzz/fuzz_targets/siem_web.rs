@@ -25,7 +25,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = error_event(&record, "apache", "fuzz".to_owned());
     }
 
-    for format in [InputFormat::Access, InputFormat::NginxError, InputFormat::ApacheError] {
+    for format in [
+        InputFormat::Access,
+        InputFormat::NginxError,
+        InputFormat::ApacheError,
+    ] {
         let mut decoder = LineDecoder::new(format, ctx, SshdMode::Normal);
         let decoded = decoder.decode(line);
         let parsed = match format {
@@ -36,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
             _ => parse_apache_error(line.trim_end_matches(['\r', '\n']), &ctx).is_ok(),
         };
         if parsed {
-            assert!(decoded.is_ok(), "the decoder refused a line its parser accepts");
+            assert!(
+                decoded.is_ok(),
+                "the decoder refused a line its parser accepts"
+            );
         }
     }
 });

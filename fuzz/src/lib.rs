@@ -20,12 +20,15 @@ pub mod fixtures {
     pub const ED25519_PKCS8: &[u8] = include_bytes!("../fixtures/ed25519.pk8");
 
     /// The file KEK over [`KEK`], written once per process to a private temporary file.
-    pub fn kek() -> Option<Arc<FileKek>> {
-        static KEK_FILE: OnceLock<Option<Arc<FileKek>>> = OnceLock::new();
+    ///
+    /// Fixtures that do not load are a broken harness, not a finding: they panic with the
+    /// reason, so that a target never skips its checks silently.
+    pub fn kek() -> Arc<FileKek> {
+        static KEK_FILE: OnceLock<Arc<FileKek>> = OnceLock::new();
         KEK_FILE
             .get_or_init(|| {
                 let dir = std::env::temp_dir().join(format!("maos-fuzz-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).ok()?;
+                std::fs::create_dir_all(&dir).expect("create the temporary directory");
                 let path: PathBuf = dir.join("kek");
                 let _ = std::fs::remove_file(&path);
                 let mut file = std::fs::OpenOptions::new()
@@ -33,28 +36,28 @@ pub mod fixtures {
                     .create_new(true)
                     .mode(0o600)
                     .open(&path)
-                    .ok()?;
-                file.write_all(KEK).ok()?;
+                    .expect("create the KEK file");
+                file.write_all(KEK).expect("write the KEK file");
                 drop(file);
-                let kek = FileKek::open_or_create(&path, KekMechanism::AesGcm).ok();
+                let kek = FileKek::open_or_create(&path, KekMechanism::AesGcm);
                 let _ = std::fs::remove_dir_all(&dir);
-                kek.map(Arc::new)
+                Arc::new(kek.expect("open the fixture KEK"))
             })
             .clone()
     }
 
     /// A fresh key ring holding the two fixture keys.
-    pub fn fresh_key_ring() -> Option<KeyRing> {
-        let records = [AEAD_RECORD, SIGNING_RECORD]
-            .iter()
-            .map(|text| serde_json::from_str::<KeyRecord>(text).ok())
-            .collect::<Option<Vec<_>>>()?;
-        KeyRing::from_records(kek()?, Arc::new(SystemClock), records).ok()
+    pub fn fresh_key_ring() -> KeyRing {
+        let records = [AEAD_RECORD, SIGNING_RECORD].map(|text| {
+            serde_json::from_str::<KeyRecord>(text).expect("decode a fixture key record")
+        });
+        KeyRing::from_records(kek(), Arc::new(SystemClock), records)
+            .expect("load the fixture key records")
     }
 
     /// One key ring for the whole process, for targets that only read it.
-    pub fn key_ring() -> Option<&'static KeyRing> {
-        static RING: OnceLock<Option<KeyRing>> = OnceLock::new();
-        RING.get_or_init(fresh_key_ring).as_ref()
+    pub fn key_ring() -> &'static KeyRing {
+        static RING: OnceLock<KeyRing> = OnceLock::new();
+        RING.get_or_init(fresh_key_ring)
     }
 }
