@@ -645,6 +645,27 @@ mod tests {
     }
 
     #[test]
+    fn text_reads_like_a_file() {
+        let text = "[server]\nlisten = \"127.0.0.1:9090\"\nmax_batch = \"many\"\n";
+        let from_text = Config::from_toml("maos.toml", text, |_| None).unwrap_err();
+        let from_file = check_file(write(text).path()).unwrap_err();
+        assert!(
+            matches!(from_text, ConfigError::Invalid { line: 3, .. }),
+            "{from_text}"
+        );
+        assert!(
+            matches!(from_file, ConfigError::Invalid { line: 3, .. }),
+            "{from_file}"
+        );
+
+        let text = "[server]\nlisten = \"127.0.0.1:9090\"\n";
+        let env = |name: &str| (name == "MAOS_SERVER_MAX_BATCH").then(|| "7".to_owned());
+        let config = Config::from_toml("maos.toml", text, env).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(config.server.max_batch, 7);
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let file = write("[server]\nlisten = \"127.0.0.1:8080\"\nmax_batch = \"many\"\n");
         let err = check_file(file.path()).unwrap_err();
