@@ -7,12 +7,16 @@ use maos_core::Request;
 use maos_policy::{Bundle, DecisionOptions, DecisionPoint, analyze, analyze_source};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
 
     // Line lookups and analysis run on the raw text too.
     let _ = analyze_source(text, "fuzz.yaml");
 
-    let Ok(bundle) = Bundle::parse(text, "fuzz.yaml") else { return };
+    let Ok(bundle) = Bundle::parse(text, "fuzz.yaml") else {
+        return;
+    };
     let _ = analyze(&bundle);
 
     let json = bundle.to_json();
@@ -20,13 +24,21 @@ fuzz_target!(|data: &[u8]| {
         panic!("the canonical JSON form of a parsed bundle does not parse: {errors}\n{json}");
     }
 
-    let Ok(point) = DecisionPoint::compile(bundle) else { return };
+    let Ok(point) = DecisionPoint::compile(bundle) else {
+        return;
+    };
     let _ = point.run_tests();
-    let explain = DecisionOptions { explain: true, extra_roles: Vec::new() };
+    let explain = DecisionOptions {
+        explain: true,
+        extra_roles: Vec::new(),
+    };
     for test in &point.bundle().tests {
         let fast = point.decide(&test.request);
         let slow = point.decide_with(&test.request, &explain);
-        assert_eq!(fast.decision, slow.decision, "indexed and explained paths disagree");
+        assert_eq!(
+            fast.decision, slow.decision,
+            "indexed and explained paths disagree"
+        );
     }
     let request = Request::default();
     let _ = point.decide(&request);

@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = maos_gateway::forwarded::client_ip(
         std::net::IpAddr::from([10, 0, 0, 1]),
         [text],
-        &["10.0.0.0/8".parse().unwrap_or_else(|_| ipnet::IpNet::default())],
+        &["10.0.0.0/8"
+            .parse()
+            .unwrap_or_else(|_| ipnet::IpNet::default())],
     );
     let (head, body) = text.split_once('\n').unwrap_or((text, ""));
     let _ = inspect(&Inspected {

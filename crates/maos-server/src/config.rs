@@ -420,13 +420,24 @@ impl Config {
             }
             None => ("(defaults)".to_owned(), String::new()),
         };
+        Self::from_toml(&name, &source, env)
+    }
+
+    /// Reads configuration text (`name` is where it came from, for errors), applies `MAOS_*`
+    /// overrides from `env`, and validates: [`Config::load`] without the file system.
+    pub fn from_toml(
+        name: &str,
+        source: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let name = name.to_owned();
         // Deserialize the file alone first, so that errors point into it.
-        if let Err(e) = toml::from_str::<Config>(&source) {
-            return Err(locate_route_error(&name, &source)
-                .unwrap_or_else(|| located(&name, &source, e.span(), e.message())));
+        if let Err(e) = toml::from_str::<Config>(source) {
+            return Err(locate_route_error(&name, source)
+                .unwrap_or_else(|| located(&name, source, e.span(), e.message())));
         }
         let mut table: toml::Table =
-            toml::from_str(&source).map_err(|e| located(&name, &source, e.span(), e.message()))?;
+            toml::from_str(source).map_err(|e| located(&name, source, e.span(), e.message()))?;
 
         for (section, key, kind) in ENV_KEYS {
             let var = env_name(section, key);
@@ -640,6 +651,27 @@ mod tests {
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
         assert!(config.storage_url().ends_with("maos-data/maos.db"));
         assert!(config.grpc.listen.is_none());
+    }
+
+    #[test]
+    fn text_reads_like_a_file() {
+        let text = "[server]\nlisten = \"127.0.0.1:9090\"\nmax_batch = \"many\"\n";
+        let from_text = Config::from_toml("maos.toml", text, |_| None).unwrap_err();
+        let from_file = check_file(write(text).path()).unwrap_err();
+        assert!(
+            matches!(from_text, ConfigError::Invalid { line: 3, .. }),
+            "{from_text}"
+        );
+        assert!(
+            matches!(from_file, ConfigError::Invalid { line: 3, .. }),
+            "{from_file}"
+        );
+
+        let text = "[server]\nlisten = \"127.0.0.1:9090\"\n";
+        let env = |name: &str| (name == "MAOS_SERVER_MAX_BATCH").then(|| "7".to_owned());
+        let config = Config::from_toml("maos.toml", text, env).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(config.server.max_batch, 7);
     }
 
     #[test]
