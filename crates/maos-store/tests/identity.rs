@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use maos_store::{ApiKeyRow, Change, SigningKeyRow, Store, StoreError, StoreOptions, TotpRow};
+use maos_store::{ApiKeyRow, Change, SigningKeyRow, Store, StoreError, TotpRow};
 use serde_json::{Map, json};
 
 on_both!(

@@ -11,7 +11,7 @@
 #[macro_use]
 mod common;
 
-use maos_store::{RewrapJobState, RewrapOutcome, SecretVersion, Store, StoreError, StoreOptions};
+use maos_store::{RewrapJobState, RewrapOutcome, SecretVersion, Store, StoreError};
 
 on_both!(
     key_records_are_revisioned,

@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use maos_store::{Change, ResponseActionRow, Store, StoreError, StoreOptions};
+use maos_store::{Change, ResponseActionRow, Store, StoreError};
 
 on_both!(
     one_action_is_active_per_kind_and_target,

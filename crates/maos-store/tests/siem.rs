@@ -11,7 +11,7 @@
 #[macro_use]
 mod common;
 
-use maos_store::{AlertQuery, AlertRow, EventQuery, EventRow, Store, StoreOptions};
+use maos_store::{AlertQuery, AlertRow, EventQuery, EventRow, Store};
 
 on_both!(
     events_are_stored_once_and_found_by_every_filter,

@@ -13,6 +13,7 @@ mod common;
 
 use std::time::Duration;
 
+use maos_store::testing::{PostgresTestSchema, TestDatabaseError, postgres_required};
 use maos_store::{
     Change, NewApiToken, NewPolicyVersion, Store, StoreError, StoreOptions, hash_token,
 };
