@@ -195,6 +195,9 @@ fn build(config: &TlsConfig, files: &Snapshot) -> Result<ServerConfig, TlsError>
     };
     let mut server = builder.with_single_cert(chain, key)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The server's order of suites (strongest first), not the client's: a client cannot steer
+    // a TLS 1.2 handshake towards the weakest suite both sides offer.
+    server.ignore_client_order = true;
     Ok(server)
 }
 

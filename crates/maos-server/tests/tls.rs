@@ -567,3 +567,41 @@ async fn a_refused_client_certificate_is_audited() {
     assert!(audited, "no audit record of the refused certificate");
     server.stop().await;
 }
+
+/// testssl.sh rated the listener HIGH for "no cipher order": a TLS 1.2 client that prefers
+/// ChaCha20 got it, although the server lists AES-256-GCM first.
+#[tokio::test]
+async fn the_server_chooses_the_cipher_suite_order() {
+    let files = tempfile::tempdir().unwrap();
+    let (server_ca, client_ca) = (Ca::new("server CA"), Ca::new("client CA"));
+    let server = tls_server(files.path(), "none", &server_ca, &client_ca).await;
+
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let server_first = provider
+        .cipher_suites
+        .iter()
+        .find(|s| {
+            s.version() == &rustls::version::TLS12
+                && s.usable_for_signature_algorithm(rustls::SignatureAlgorithm::ECDSA)
+        })
+        .copied()
+        .unwrap();
+    // The client asks for the server's least preferred usable TLS 1.2 suite first.
+    provider.cipher_suites.reverse();
+    let mut roots = RootCertStore::empty();
+    roots.add(server_ca.der()).unwrap();
+    let config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr(&server)).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let chosen = tls.get_ref().1.negotiated_cipher_suite().unwrap();
+    assert_eq!(chosen.suite(), server_first.suite());
+    server.stop().await;
+}

@@ -153,5 +153,8 @@ pub fn server_config(tls: &TlsConfig) -> anyhow::Result<ServerConfig> {
         .with_single_cert(chain, key)
         .context("certificate and key do not match")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // The server's order of suites (strongest first), not the client's: a client cannot steer
+    // a TLS 1.2 handshake towards the weakest suite both sides offer.
+    config.ignore_client_order = true;
     Ok(config)
 }
