@@ -1246,3 +1246,60 @@ async fn lockout_answers_carry_retry_after_and_zero_lifetime_keys_are_refused() 
     );
     server.stop().await;
 }
+
+/// A scope-free API key could enrol, remove or renew the recovery codes of its principal's
+/// second factor, and so take the account over with the password.
+#[tokio::test]
+async fn a_narrowed_api_key_cannot_take_over_the_second_factor() {
+    let server = TestServer::start().await;
+    create(
+        &server,
+        json!({"id": "user:mia", "password": "mia passphrase", "roles": ["maos-pep"]}),
+    )
+    .await;
+    let (_, narrow) = new_api_key(
+        &server,
+        common::ADMIN_TOKEN,
+        "user:mia",
+        json!({"scopes": []}),
+    )
+    .await;
+    let narrow = narrow["key"].as_str().unwrap().to_owned();
+    let as_narrow = |method: reqwest::Method, path: &str| {
+        server
+            .client
+            .request(method, server.url(path))
+            .bearer_auth(&narrow)
+    };
+    for (method, path) in [
+        (reqwest::Method::POST, "/v1/principals/user:mia/mfa"),
+        (
+            reqwest::Method::POST,
+            "/v1/principals/user:mia/mfa/recovery-codes",
+        ),
+        (reqwest::Method::DELETE, "/v1/principals/user:mia/mfa"),
+    ] {
+        let answer = as_narrow(method, path)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{path}");
+    }
+    // A login grants all of mia's roles: it may enrol.
+    let (status, tokens) = login(
+        &server,
+        json!({"username": "mia", "password": "mia passphrase"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let enrol = server
+        .client
+        .post(server.url("/v1/principals/user:mia/mfa"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enrol.status(), 201);
+    server.stop().await;
+}

@@ -175,7 +175,29 @@ fn authorize_own(
     if !is_self && action != "read" {
         check_may_manage(state, &caller, id, None)?;
     }
+    if is_self && area == "mfa" && action != "read" {
+        check_full_credential(state, &caller, id)?;
+    }
     Ok(caller)
+}
+
+/// A principal changes its own second factor (enrolment, removal, recovery codes) only with a
+/// credential that grants everything it holds: a narrowed API key or token must not be a way
+/// to take over the account's MFA, and with it the account.
+fn check_full_credential(state: &AppState, caller: &Caller, id: &PrincipalId) -> ApiResult<()> {
+    let held = crate::routes::admin::held_roles(state, caller);
+    let stored = state
+        .identity
+        .principal(&id.to_string())
+        .map(|p| p.roles.iter().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    if let Some(role) = stored.iter().find(|role| !held.contains(role)) {
+        return Err(ApiError::forbidden(format!(
+            "the calling credential does not grant `{role}`: changing the second factor needs \
+             a credential with all of the principal's roles (a login or an unnarrowed key)"
+        )));
+    }
+    Ok(())
 }
 
 fn stored_principal(state: &AppState, id: &PrincipalId) -> ApiResult<Arc<Principal>> {
@@ -1456,6 +1478,9 @@ pub async fn revoke_api_key(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     let caller = authorize_own(&state, &headers, &id, "apikeys", "write")?;
+    if caller.subject.qualified() == id.to_string() {
+        check_full_credential(&state, &caller, &id)?;
+    }
     let mut record = own_key(&state, &id, &key)?;
     record.revoke(state.identity.now());
     state
