@@ -1033,6 +1033,13 @@ async fn a_principal_administrator_cannot_grant_roles_it_lacks_or_manage_stronge
         .await
         .unwrap();
     assert_eq!(password.status(), 403);
+    // Nor its own attributes, which the policies' conditions read.
+    let attributes = as_hd(reqwest::Method::PATCH, "/v1/principals/user:hd")
+        .json(&json!({"attributes": {"department": "security"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attributes.status(), 403);
     let disable = as_hd(reqwest::Method::POST, "/v1/principals/user:boss/disable")
         .send()
         .await

@@ -471,6 +471,15 @@ pub async fn update_principal(
         .as_ref()
         .map(|roles| roles.difference(&principal.roles).cloned().collect());
     check_may_manage(&state, &caller, &id, added.as_ref())?;
+    // Attributes feed the policies' conditions: setting one's own would be a way round them.
+    if body.attributes.is_some()
+        && caller.subject.qualified() == id.to_string()
+        && !crate::routes::admin::may_write_policy(&state, &caller.subject, &caller.roles)
+    {
+        return Err(ApiError::forbidden(format!(
+            "`{id}` may not change its own attributes; a policy administrator may"
+        )));
+    }
     if let Some(attributes) = body.attributes {
         principal.attributes = attributes;
     }
