@@ -125,6 +125,16 @@ impl TokenCache {
         self.by_hash.store(Arc::new(map));
     }
 
+    /// The roles the live tokens of `principal` (`type:id`) carry.
+    pub fn roles_of(&self, principal: &str) -> Vec<String> {
+        self.by_hash
+            .load()
+            .values()
+            .filter(|t| t.caller.subject.qualified() == principal)
+            .flat_map(|t| t.caller.roles.iter().cloned())
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.by_hash.load().len()
     }

@@ -1033,6 +1033,14 @@ async fn a_principal_administrator_cannot_grant_roles_it_lacks_or_manage_stronge
         .await
         .unwrap();
     assert_eq!(password.status(), 403);
+    // Nor a principal whose power is in a `/v1/tokens` token rather than in stored roles.
+    server.token_for("user:ops", &["maos-admin"]).await;
+    create(&server, json!({"id": "user:ops"})).await;
+    let disable = as_hd(reqwest::Method::POST, "/v1/principals/user:ops/disable")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disable.status(), 403);
     // Nor its own attributes, which the policies' conditions read.
     let attributes = as_hd(reqwest::Method::PATCH, "/v1/principals/user:hd")
         .json(&json!({"attributes": {"department": "security"}}))

@@ -244,6 +244,9 @@ fn check_may_manage(
             target_roles.extend(binding.roles.iter().cloned());
         }
     }
+    // Roles carried by the target's `/v1/tokens` tokens count too: disabling or re-passwording
+    // their holder is managing that power.
+    target_roles.extend(state.tokens.roles_of(&target_text));
     if target_text == state.config.admin.principal {
         target_roles.push("the bootstrap administrator".into());
     }
