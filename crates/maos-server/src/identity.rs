@@ -110,6 +110,17 @@ struct Cutoffs {
     client_credentials: i64,
 }
 
+impl Cutoffs {
+    /// Moves the cut-off of `scope` to `at`, never back.
+    fn raise(&mut self, scope: CutoffScope, at: i64) {
+        let slot = match scope {
+            CutoffScope::All => &mut self.all,
+            CutoffScope::ClientCredentials => &mut self.client_credentials,
+        };
+        *slot = (*slot).max(at);
+    }
+}
+
 /// Cut-offs live in the revocation table beside revoked token ids, as
 /// `cutoff:<scope>:<unix>:<principal>`, so they reach every node the same way.
 const CUTOFF_PREFIX: &str = "cutoff:";
@@ -232,12 +243,10 @@ impl IdentityService {
         let mut cutoffs: HashMap<String, Cutoffs> = HashMap::new();
         for (jti, expires_at) in rows {
             if let Some((scope, at, principal)) = parse_cutoff(&jti) {
-                let entry = cutoffs.entry(principal.to_owned()).or_default();
-                let slot = match scope {
-                    CutoffScope::All => &mut entry.all,
-                    CutoffScope::ClientCredentials => &mut entry.client_credentials,
-                };
-                *slot = (*slot).max(at);
+                cutoffs
+                    .entry(principal.to_owned())
+                    .or_default()
+                    .raise(scope, at);
             }
             set.revoke(jti, expires_at);
         }
@@ -259,13 +268,12 @@ impl IdentityService {
             .identities()
             .revoke_token(&row, forget_at)
             .await?;
-        let mut cutoffs = self.cutoffs.write().map_err(poisoned)?;
-        let entry = cutoffs.entry(principal.to_owned()).or_default();
-        let slot = match scope {
-            CutoffScope::All => &mut entry.all,
-            CutoffScope::ClientCredentials => &mut entry.client_credentials,
-        };
-        *slot = (*slot).max(now);
+        self.cutoffs
+            .write()
+            .map_err(poisoned)?
+            .entry(principal.to_owned())
+            .or_default()
+            .raise(scope, now);
         Ok(())
     }
 

@@ -4,11 +4,11 @@ use std::time::{Duration, SystemTime};
 
 use maos_identity::apikey::ApiKeyRecord;
 use maos_identity::{Principal, PrincipalId, PrincipalStatus, SecretString};
-use maos_store::ApiKeyRow;
 use serde_json::{Map, Value, json};
 
 use super::{ActionKind, ActionRecord, ActionRequest, ActionState, Responder, Target, now_millis};
 use crate::error::ApiError;
+use crate::routes::identity::{api_key_row, revoke_refresh_of, save_principal};
 use crate::state::AppState;
 
 fn identity_error(error: crate::identity::IdentityError) -> ApiError {
@@ -143,7 +143,7 @@ pub(super) async fn apply(
             let was_active = set_status(state, id, PrincipalStatus::Disabled).await?;
             // Access tokens and API keys are refused at once (authentication checks the
             // status); refresh tokens are revoked so that no new access token is minted.
-            let families = revoke_refresh(state, id).await?;
+            let families = revoke_refresh_of(state, id).await?;
             record.effect.insert("was_active".into(), json!(was_active));
             record
                 .effect
@@ -249,42 +249,8 @@ async fn set_status(
     }
     let mut principal = Principal::clone(&current);
     principal.status = status;
-    let (status_text, attributes, roles) = crate::identity::principal_columns(&principal);
-    state
-        .identity
-        .store()
-        .identities()
-        .update_principal(&id.to_string(), &status_text, &attributes, &roles)
-        .await?;
-    state
-        .identity
-        .reload_principals()
-        .await
-        .map_err(identity_error)?;
-    state
-        .identity
-        .reload_api_keys()
-        .await
-        .map_err(identity_error)?;
+    save_principal(state, &principal).await?;
     Ok(was_active)
-}
-
-async fn revoke_refresh(state: &AppState, id: &PrincipalId) -> Result<usize, ApiError> {
-    let id = id.clone();
-    state
-        .identity
-        .with_refresh_families(move |families| families.revoke_principal(&id))
-        .await
-        .map_err(identity_error)
-}
-
-fn key_row(id: &PrincipalId, record: &ApiKeyRecord) -> Result<ApiKeyRow, ApiError> {
-    Ok(ApiKeyRow {
-        id: record.id.clone(),
-        principal: id.to_string(),
-        record: serde_json::to_string(record)
-            .map_err(|e| ApiError::internal("api key record", e))?,
-    })
 }
 
 /// Replaces (for an API caller) or revokes every live API key of the principal, without a
@@ -307,7 +273,7 @@ async fn rotate_principal(
             match old.rotate(&principal, Duration::ZERO, now) {
                 Ok(new) => {
                     identities
-                        .rotate_api_key(&key_row(id, &old)?, &key_row(id, &new.record)?)
+                        .rotate_api_key(&api_key_row(id, &old)?, &api_key_row(id, &new.record)?)
                         .await?;
                     revoked.push(old.id.clone());
                     issued.push(new.record.id.clone());
@@ -322,7 +288,7 @@ async fn rotate_principal(
             }
         }
         old.revoke(now);
-        identities.update_api_key(&key_row(id, &old)?).await?;
+        identities.update_api_key(&api_key_row(id, &old)?).await?;
         revoked.push(old.id.clone());
     }
     state
@@ -330,7 +296,7 @@ async fn rotate_principal(
         .reload_api_keys()
         .await
         .map_err(identity_error)?;
-    let families = revoke_refresh(state, id).await?;
+    let families = revoke_refresh_of(state, id).await?;
     record
         .effect
         .insert("revoked_api_keys".into(), json!(revoked));

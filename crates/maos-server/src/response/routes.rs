@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use maos_core::event::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use super::{ActionKind, ActionRequest, Origin, OutcomeStatus, Target, parse_dura
 use crate::audited::request_id;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::state::AppState;
 
 /// The admin API's resource for responses (`maos:response`).
@@ -60,7 +60,7 @@ pub struct NewAction {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), RESPONSE, "read")?;
@@ -89,7 +89,7 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), RESPONSE, "read")?;
@@ -111,7 +111,7 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(body): ApiJson<NewAction>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let started = Timestamp::now();
@@ -171,7 +171,7 @@ pub async fn create(
     security(("bearer" = [])))]
 pub async fn undo(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = state.authorize_caller(&credentials(&headers), RESPONSE, "write")?;

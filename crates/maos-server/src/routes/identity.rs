@@ -294,7 +294,8 @@ fn check_not_bootstrap_admin(state: &AppState, id: &PrincipalId) -> ApiResult<()
     Ok(())
 }
 
-async fn save_principal(state: &AppState, principal: &Principal) -> ApiResult<()> {
+/// Stores a changed principal and reloads principals and API keys (whose scopes depend on it).
+pub(crate) async fn save_principal(state: &AppState, principal: &Principal) -> ApiResult<()> {
     let (status, attributes, roles) = principal_columns(principal);
     state
         .identity
@@ -572,6 +573,16 @@ pub async fn delete_principal(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The stored row of an API key record.
+pub(crate) fn api_key_row(id: &PrincipalId, record: &ApiKeyRecord) -> ApiResult<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: record.id.clone(),
+        principal: id.to_string(),
+        record: serde_json::to_string(record)
+            .map_err(|e| ApiError::internal("api key record", e))?,
+    })
+}
+
 async fn revoke_api_keys_of(state: &AppState, id: &PrincipalId) -> ApiResult<()> {
     let now = state.identity.now();
     for key in state.identity.api_keys_of(id) {
@@ -584,12 +595,7 @@ async fn revoke_api_keys_of(state: &AppState, id: &PrincipalId) -> ApiResult<()>
             .identity
             .store()
             .identities()
-            .update_api_key(&ApiKeyRow {
-                id: record.id.clone(),
-                principal: id.to_string(),
-                record: serde_json::to_string(&record)
-                    .map_err(|e| ApiError::internal("api key record", e))?,
-            })
+            .update_api_key(&api_key_row(id, &record)?)
             .await
             .map_err(store_error)?;
     }
@@ -608,7 +614,7 @@ async fn cut_off(state: &AppState, id: &PrincipalId, scope: CutoffScope) -> ApiR
         .map_err(identity_error)
 }
 
-async fn revoke_refresh_of(state: &AppState, id: &PrincipalId) -> ApiResult<usize> {
+pub(crate) async fn revoke_refresh_of(state: &AppState, id: &PrincipalId) -> ApiResult<usize> {
     let id = id.clone();
     state
         .identity
@@ -1360,17 +1366,11 @@ pub async fn create_api_key_route(
         state.identity.now(),
     )
     .map_err(api_key_error)?;
-    let record =
-        serde_json::to_string(&new.record).map_err(|e| ApiError::internal("api key record", e))?;
     state
         .identity
         .store()
         .identities()
-        .create_api_key(&ApiKeyRow {
-            id: new.record.id.clone(),
-            principal: id.to_string(),
-            record,
-        })
+        .create_api_key(&api_key_row(&id, &new.record)?)
         .await
         .map_err(store_error)?;
     state
@@ -1438,19 +1438,11 @@ pub async fn rotate_api_key(
     let new = old
         .rotate(&principal, grace, state.identity.now())
         .map_err(api_key_error)?;
-    let row = |record: &ApiKeyRecord| -> ApiResult<ApiKeyRow> {
-        Ok(ApiKeyRow {
-            id: record.id.clone(),
-            principal: id.to_string(),
-            record: serde_json::to_string(record)
-                .map_err(|e| ApiError::internal("api key record", e))?,
-        })
-    };
     state
         .identity
         .store()
         .identities()
-        .rotate_api_key(&row(&old)?, &row(&new.record)?)
+        .rotate_api_key(&api_key_row(&id, &old)?, &api_key_row(&id, &new.record)?)
         .await
         .map_err(store_error)?;
     state
@@ -1499,12 +1491,7 @@ pub async fn revoke_api_key(
         .identity
         .store()
         .identities()
-        .update_api_key(&ApiKeyRow {
-            id: record.id.clone(),
-            principal: id.to_string(),
-            record: serde_json::to_string(&record)
-                .map_err(|e| ApiError::internal("api key record", e))?,
-        })
+        .update_api_key(&api_key_row(&id, &record)?)
         .await
         .map_err(store_error)?;
     state

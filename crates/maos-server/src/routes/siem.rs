@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maos_audit::{ActionName, Actor, Outcome, RecordDraft};
 use maos_core::{SecurityEvent, SecurityEventType, Severity, Timestamp};
@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::decisions::header_credentials as credentials;
+use crate::routes::decisions::{CallerHeaders, credentials};
 use crate::siem::{alert_from_stored, new_id};
 use crate::state::AppState;
 
@@ -152,7 +152,7 @@ fn validate_event(
     security(("bearer" = [])))]
 pub async fn ingest_events(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.authorize_caller(&credentials(&headers), EVENTS, "write")?;
@@ -294,7 +294,7 @@ fn parse_stored(body: &str, what: &str) -> Result<Value, ApiError> {
     security(("bearer" = [])))]
 pub async fn search_events(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(search): ApiQuery<EventSearch>,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), EVENTS, "read")?;
@@ -323,7 +323,7 @@ pub async fn search_events(
     security(("bearer" = [])))]
 pub async fn export_events(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(search): ApiQuery<EventSearch>,
 ) -> Result<Response, ApiError> {
     state.authorize_caller(&credentials(&headers), EVENTS, "read")?;
@@ -406,7 +406,7 @@ pub struct AlertSearch {
     security(("bearer" = [])))]
 pub async fn list_alerts(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiQuery(search): ApiQuery<AlertSearch>,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), ALERTS, "read")?;
@@ -444,7 +444,7 @@ pub async fn list_alerts(
     security(("bearer" = [])))]
 pub async fn get_alert(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     state.authorize_caller(&credentials(&headers), ALERTS, "read")?;
@@ -477,7 +477,7 @@ pub async fn get_alert(
     security(("bearer" = [])))]
 pub async fn acknowledge_alert(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    headers: CallerHeaders,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let caller = state.authorize_caller(&credentials(&headers), ALERTS, "write")?;
